@@ -1,0 +1,92 @@
+// One flag table per command: each flag has an env var, a default and a line of help. Parsing
+// (node:util parseArgs), env fallback, validation and --help all come from the table.
+import { parseArgs } from 'node:util';
+
+export type FlagKind = 'string' | 'number' | 'boolean';
+
+export interface FlagSpec {
+  name: string;
+  env: string;
+  kind: FlagKind;
+  default?: string | number | boolean;
+  required?: boolean;
+  help: string;
+}
+
+export type FlagValues = Record<string, string | number | boolean | undefined>;
+
+export class UsageError extends Error {}
+
+export function parseFlags(specs: FlagSpec[], argv: string[], env: NodeJS.ProcessEnv): FlagValues | 'help' | 'version' {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' }, version: { type: 'boolean' } };
+  for (const s of specs) options[s.name] = { type: s.kind === 'boolean' ? 'boolean' : 'string' };
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message.split('\n')[0]!);
+  }
+  if (parsed.values['help']) return 'help';
+  if (parsed.values['version']) return 'version';
+  const out: FlagValues = {};
+  for (const s of specs) {
+    const fromArg = parsed.values[s.name] as string | boolean | undefined;
+    const fromEnv = env[s.env];
+    const raw = fromArg ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined);
+    if (raw === undefined) {
+      if (s.required) throw new UsageError(`missing --${s.name} (or ${s.env})`);
+      out[s.name] = s.default;
+      continue;
+    }
+    out[s.name] = convert(s, raw);
+  }
+  return out;
+}
+
+function convert(s: FlagSpec, raw: string | boolean): string | number | boolean {
+  if (s.kind === 'boolean') {
+    if (typeof raw === 'boolean') return raw;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    throw new UsageError(`--${s.name} (${s.env}) must be true or false, got '${raw}'`);
+  }
+  const text = String(raw);
+  if (s.kind === 'number') {
+    const n = Number(text);
+    if (text.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`--${s.name} (${s.env}) must be a non-negative number, got '${text}'`);
+    return n;
+  }
+  return text;
+}
+
+export function helpText(command: string, summary: string, specs: FlagSpec[]): string {
+  const rows = specs.map((s) => {
+    const flag = `--${s.name}${s.kind === 'boolean' ? '' : ' <' + (s.kind === 'number' ? 'n' : 'value') + '>'}`;
+    const def = s.required ? 'required' : s.default === undefined ? 'unset' : `default ${JSON.stringify(s.default)}`;
+    return `  ${flag.padEnd(30)} ${s.help}\n  ${''.padEnd(30)} env ${s.env}; ${def}`;
+  });
+  return `${command}: ${summary}\n\nUsage: ${command} [flags]\n\n${rows.join('\n')}\n  ${'--help'.padEnd(30)} Show this help.\n  ${'--version'.padEnd(30)} Print the version.\n`;
+}
+
+/** "host:port", ":port" or "port" → parts; IPv6 hosts in brackets. */
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:(?:\[([^\]]+)\]|([^:[\]]*)):)?(\d+)$/.exec(value.trim());
+  if (!m) throw new UsageError(`--listen must look like HOST:PORT, got '${value}'`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new UsageError(`--listen port out of range: ${port}`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+/** Runs a command's main, turning usage errors into one line on stderr and exit code 2. */
+export async function runMain(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`error: ${e.message} (see --help)\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`error: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,47 @@
+// The error catalogue: every failure the relay reports, with its HTTP status, its OpenAI and Anthropic
+// error types, an optional Retry-After and which side caused it. The server's renderer is the only
+// place that turns these into bytes.
+
+export type ErrorSide = 'client' | 'relay' | 'worker' | 'backend';
+
+interface ErrorSpec {
+  status: number;
+  openaiType: string;
+  anthropicType: string;
+  side: ErrorSide;
+  retryAfterSecs?: number;
+}
+
+export const ERRORS = {
+  invalid_request: { status: 400, openaiType: 'invalid_request_error', anthropicType: 'invalid_request_error', side: 'client' },
+  invalid_api_key: { status: 401, openaiType: 'invalid_request_error', anthropicType: 'authentication_error', side: 'client' },
+  route_not_found: { status: 404, openaiType: 'invalid_request_error', anthropicType: 'not_found_error', side: 'client' },
+  method_not_allowed: { status: 405, openaiType: 'invalid_request_error', anthropicType: 'invalid_request_error', side: 'client' },
+  model_not_found: { status: 404, openaiType: 'invalid_request_error', anthropicType: 'not_found_error', side: 'client' },
+  body_too_large: { status: 413, openaiType: 'invalid_request_error', anthropicType: 'request_too_large', side: 'client' },
+  queue_full: { status: 429, openaiType: 'rate_limit_error', anthropicType: 'rate_limit_error', side: 'relay', retryAfterSecs: 1 },
+  queue_timeout: { status: 503, openaiType: 'server_error', anthropicType: 'overloaded_error', side: 'relay', retryAfterSecs: 5 },
+  shutting_down: { status: 503, openaiType: 'server_error', anthropicType: 'overloaded_error', side: 'relay', retryAfterSecs: 5 },
+  request_timeout: { status: 504, openaiType: 'timeout_error', anthropicType: 'timeout_error', side: 'worker' },
+  worker_lost: { status: 502, openaiType: 'server_error', anthropicType: 'api_error', side: 'worker' },
+  requeue_exhausted: { status: 502, openaiType: 'server_error', anthropicType: 'api_error', side: 'worker' },
+  backend_error: { status: 502, openaiType: 'server_error', anthropicType: 'api_error', side: 'backend' },
+  internal_error: { status: 500, openaiType: 'server_error', anthropicType: 'api_error', side: 'relay' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** A failure with a stable code; `message` is what the client reads. */
+export class RelayError extends Error {
+  readonly spec: ErrorSpec;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.spec = ERRORS[code];
+  }
+  get status(): number {
+    return this.spec.status;
+  }
+}

@@ -1,0 +1,3 @@
+// The scheduling core: pure logic, imports only protocol types.
+export * from './errors.js';
+export * from './scheduler.js';

@@ -1,0 +1,640 @@
+// The scheduler: worker registry, per-model wait queues, selection and every deadline, as pure logic.
+// Events go in (with the time), commands come out; no sockets, timers or clock reads live here.
+//
+// Request lifecycle:
+//   submit ─► queued ──(slot free)──► running ──(complete)──► gone
+//               │  └─(queue timeout / client gone / shutdown)─► gone
+//               running ─(client gone / timeout)─► cancelling ─(ack or grace)─► gone   [cancel-ack workers]
+//               running ─(worker lost, no byte sent yet)─► queued (front)  [≤ maxRequeues]
+//               running ─(worker lost after bytes were sent)─► gone + fail  (never spliced)
+//
+// Invariant: a queue for model M is non-empty only while no worker eligible for M has a free slot,
+// because every event that frees capacity dispatches at once. So a freed slot only ever looks at the
+// queues of the models its own worker serves.
+import type { CancelReason } from '../protocol/index.js';
+import { DeadlineHeap } from './deadline-heap.js';
+import { Deque } from './deque.js';
+import type { ErrorCode } from './errors.js';
+
+export interface SchedulerConfig {
+  /** 0 = unlimited */
+  maxQueueLen: number;
+  /** 0 = none */
+  queueTimeoutMs: number;
+  /** Wait for the first byte, and longest silence within a stream. 0 = none */
+  requestTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  maxRequeues: number;
+  /** How long a cancelled request may hold its slot while a cancel-ack worker confirms. */
+  cancelGraceMs: number;
+}
+
+export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
+  maxQueueLen: 100,
+  queueTimeoutMs: 30_000,
+  requestTimeoutMs: 300_000,
+  heartbeatIntervalMs: 15_000,
+  heartbeatTimeoutMs: 45_000,
+  maxRequeues: 3,
+  cancelGraceMs: 2_000,
+};
+
+export type Command =
+  | { type: 'dispatch'; requestId: string; workerId: string }
+  | { type: 'fail'; requestId: string; code: ErrorCode; message: string }
+  | { type: 'cancel'; requestId: string; workerId: string; reason: CancelReason }
+  | { type: 'ping'; workerId: string }
+  | { type: 'close_worker'; workerId: string; code: number; reason: string };
+
+export type RequestState = 'queued' | 'running' | 'cancelling';
+
+interface Req {
+  id: string;
+  model: string;
+  state: RequestState;
+  /** Arrival order, for FIFO across the queues of several models. */
+  seq: number;
+  requeued: boolean;
+  /** A byte has reached the client: the request can no longer be retried elsewhere. */
+  started: boolean;
+  requeues: number;
+  workerId?: string;
+  queueDeadline: number;
+  lastActivity: number;
+}
+
+export interface WorkerSpec {
+  id: string;
+  name: string;
+  models: string[];
+  maxConcurrent: number;
+  /** With cancel-ack the slot is held until the worker confirms the backend stopped. */
+  cancelAck?: boolean;
+}
+
+interface Worker extends WorkerSpec {
+  inFlight: Set<string>;
+  draining: boolean;
+  drainDeadline?: number;
+  /** Refused a request as busy: skip it until one of its requests finishes. */
+  saturated: boolean;
+  lastSeen: number;
+  lastDispatch: number;
+  /** Ids it finished recently, to tell a late message from a foreign one. */
+  recent: Map<string, true>;
+}
+
+interface ModelQueue {
+  requeued: Deque<Req>;
+  fresh: Deque<Req>;
+  /** Live queued requests in this queue. */
+  length: number;
+}
+
+export type Ownership = 'active' | 'late' | 'foreign';
+
+export interface WorkerView {
+  id: string;
+  name: string;
+  models: string[];
+  maxConcurrent: number;
+  inFlight: number;
+  draining: boolean;
+}
+
+type DeadlineKind = 'queue' | 'idle' | 'grace' | 'ping' | 'silence' | 'drain';
+
+const WILDCARD = '*';
+const RECENT_IDS_PER_WORKER = 1024;
+const isQueued = (r: Req): boolean => r.state === 'queued';
+
+export class Scheduler {
+  readonly config: SchedulerConfig;
+  private readonly requests = new Map<string, Req>();
+  private readonly workers = new Map<string, Worker>();
+  private readonly byModel = new Map<string, Set<Worker>>();
+  private readonly wildcards = new Set<Worker>();
+  private readonly queues = new Map<string, ModelQueue>();
+  private readonly deadlines = new DeadlineHeap<DeadlineKind>();
+  private queued = 0;
+  private seq = 0;
+  private dispatchSeq = 0;
+  private accepting = true;
+
+  constructor(config: Partial<SchedulerConfig> = {}) {
+    this.config = { ...DEFAULT_SCHEDULER_CONFIG, ...config };
+  }
+
+  // ---------- views ----------
+
+  get queueDepth(): number {
+    return this.queued;
+  }
+
+  get workerCount(): number {
+    return this.workers.size;
+  }
+
+  /** Models some connected worker serves, sorted, without the wildcard. */
+  models(): string[] {
+    return [...this.byModel.keys()].sort();
+  }
+
+  workerList(): WorkerView[] {
+    return [...this.workers.values()].map((w) => ({
+      id: w.id,
+      name: w.name,
+      models: w.models,
+      maxConcurrent: w.maxConcurrent,
+      inFlight: w.inFlight.size,
+      draining: w.draining,
+    }));
+  }
+
+  hasWorker(id: string): boolean {
+    return this.workers.has(id);
+  }
+
+  requestState(id: string): RequestState | undefined {
+    return this.requests.get(id)?.state;
+  }
+
+  workerOf(requestId: string): string | undefined {
+    return this.requests.get(requestId)?.workerId;
+  }
+
+  /** Earliest moment `tick` has work to do. */
+  nextDeadline(): number | undefined {
+    return this.deadlines.peek()?.at;
+  }
+
+  // ---------- requests ----------
+
+  submit(id: string, model: string, now: number): Command[] {
+    if (!this.accepting) return [fail(id, 'shutting_down', 'The relay is shutting down; retry shortly.')];
+    if (this.requests.has(id)) throw new Error(`duplicate request id ${id}`);
+    if (!this.byModel.has(model) && this.wildcards.size === 0) {
+      const available = this.models();
+      const list = available.length ? available.join(', ') : 'none (no worker is connected)';
+      return [fail(id, 'model_not_found', `The model '${model}' is not served by any connected worker. Available models: ${list}.`)];
+    }
+    const req: Req = {
+      id,
+      model,
+      state: 'queued',
+      seq: ++this.seq,
+      requeued: false,
+      started: false,
+      requeues: 0,
+      queueDeadline: 0,
+      lastActivity: now,
+    };
+    const w = this.pickWorker(model);
+    if (w) {
+      this.requests.set(id, req);
+      return [this.assign(req, w, now)];
+    }
+    if (this.config.maxQueueLen > 0 && this.queued >= this.config.maxQueueLen) {
+      return [fail(id, 'queue_full', `The request queue is full (${this.config.maxQueueLen} waiting); retry shortly.`)];
+    }
+    this.requests.set(id, req);
+    this.enqueue(req, now, false);
+    return [];
+  }
+
+  /** The first byte of this request reached its client: from now on it can't be retried. */
+  markStarted(id: string): void {
+    const r = this.requests.get(id);
+    if (r) r.started = true;
+  }
+
+  /** A chunk arrived: push the idle deadline forward (only a timestamp write on this hot path). */
+  touch(id: string, now: number): void {
+    const r = this.requests.get(id);
+    if (r) r.lastActivity = now;
+  }
+
+  /** The client went away, or the edge gave up on the request for another reason. */
+  cancel(id: string, reason: CancelReason, now: number): Command[] {
+    const r = this.requests.get(id);
+    if (!r) return [];
+    switch (r.state) {
+      case 'queued':
+        this.removeQueued(r);
+        return [];
+      case 'running': {
+        const cmds: Command[] = [{ type: 'cancel', requestId: id, workerId: r.workerId!, reason }];
+        return cmds.concat(this.stopRunning(r, now));
+      }
+      case 'cancelling':
+        return [];
+      default:
+        return assertNever(r.state);
+    }
+  }
+
+  /** Tell whether `workerId` may send messages about `requestId`. */
+  ownership(workerId: string, requestId: string): Ownership {
+    const r = this.requests.get(requestId);
+    if (r && r.workerId === workerId) return r.state === 'running' ? 'active' : 'late';
+    return this.workers.get(workerId)?.recent.has(requestId) ? 'late' : 'foreign';
+  }
+
+  /** The worker finished (or confirmed the cancel of) one of its requests. */
+  complete(id: string, workerId: string, now: number): Command[] {
+    const r = this.requests.get(id);
+    if (!r || r.workerId !== workerId) return [];
+    const w = this.workers.get(workerId);
+    this.finish(r);
+    if (!w) return [];
+    w.saturated = false;
+    return this.fill(w, now);
+  }
+
+  /**
+   * The worker could not serve the request (request-error extension): busy or draining refusals and
+   * backend failures before any byte was sent are retried elsewhere; anything else fails the request.
+   */
+  requestFailed(id: string, workerId: string, retryable: boolean, message: string, now: number): Command[] {
+    const r = this.requests.get(id);
+    if (!r || r.workerId !== workerId || r.state !== 'running') return [];
+    const w = this.workers.get(workerId);
+    if (w && retryable && !r.started) w.saturated = true;
+    const cmds = retryable && !r.started ? this.requeue(r, now) : this.finishWithError(r, 'backend_error', message);
+    return w ? cmds.concat(this.fill(w, now)) : cmds;
+  }
+
+  // ---------- workers ----------
+
+  registerWorker(spec: WorkerSpec, now: number): Command[] {
+    if (this.workers.has(spec.id)) throw new Error(`duplicate worker id ${spec.id}`);
+    const w: Worker = {
+      ...spec,
+      models: [...spec.models],
+      maxConcurrent: Math.max(1, spec.maxConcurrent),
+      inFlight: new Set(),
+      draining: false,
+      saturated: false,
+      lastSeen: now,
+      lastDispatch: 0,
+      recent: new Map(),
+    };
+    this.workers.set(w.id, w);
+    this.index(w);
+    this.deadlines.push({ at: now + this.config.heartbeatIntervalMs, kind: 'ping', id: w.id });
+    this.deadlines.push({ at: now + this.config.heartbeatTimeoutMs, kind: 'silence', id: w.id });
+    return this.fill(w, now);
+  }
+
+  updateModels(workerId: string, models: string[], now: number): Command[] {
+    const w = this.workers.get(workerId);
+    if (!w) return [];
+    this.unindex(w);
+    w.models = [...models];
+    this.index(w);
+    return this.fill(w, now);
+  }
+
+  /** A pong reports the worker's own count of running calls: a worker that refused work as busy is
+   * usable again once it reports a free slot. */
+  workerLoad(workerId: string, load: number, now: number): Command[] {
+    const w = this.workers.get(workerId);
+    if (!w || !w.saturated || load >= w.maxConcurrent) return [];
+    w.saturated = false;
+    return this.fill(w, now);
+  }
+
+  /** Any inbound frame proves the worker alive. */
+  workerSeen(workerId: string, now: number): void {
+    const w = this.workers.get(workerId);
+    if (w) w.lastSeen = now;
+  }
+
+  /** Stop routing to the worker; it keeps its in-flight work until `deadline` (if given). */
+  drainWorker(workerId: string, now: number, drainTimeoutMs?: number): Command[] {
+    const w = this.workers.get(workerId);
+    if (!w || w.draining) return [];
+    w.draining = true;
+    if (drainTimeoutMs !== undefined && drainTimeoutMs > 0) {
+      w.drainDeadline = now + drainTimeoutMs;
+      this.deadlines.push({ at: w.drainDeadline, kind: 'drain', id: w.id });
+    }
+    return [];
+  }
+
+  isDrained(workerId: string): boolean {
+    const w = this.workers.get(workerId);
+    return !!w && w.draining && w.inFlight.size === 0;
+  }
+
+  /** The worker's connection is gone: requeue what can be retried, fail the rest. */
+  workerLost(workerId: string, now: number): Command[] {
+    const w = this.workers.get(workerId);
+    if (!w) return [];
+    this.workers.delete(workerId);
+    this.unindex(w);
+    let cmds: Command[] = [];
+    for (const id of w.inFlight) {
+      const r = this.requests.get(id)!;
+      if (r.state === 'cancelling') {
+        this.requests.delete(id);
+        continue;
+      }
+      if (r.started) {
+        cmds = cmds.concat(this.finishWithError(r, 'worker_lost', `The worker '${w.name}' serving this request disconnected mid-response.`));
+      } else {
+        cmds = cmds.concat(this.requeue(r, now));
+      }
+    }
+    w.inFlight.clear();
+    return cmds;
+  }
+
+  // ---------- shutdown and time ----------
+
+  /** Stop intake; everything still waiting in the queue fails now. */
+  stopAccepting(): Command[] {
+    this.accepting = false;
+    const cmds: Command[] = [];
+    for (const r of [...this.requests.values()]) {
+      if (r.state !== 'queued') continue;
+      this.removeQueued(r);
+      cmds.push(fail(r.id, 'shutting_down', 'The relay is shutting down; retry shortly.'));
+    }
+    return cmds;
+  }
+
+  get inFlightCount(): number {
+    let n = 0;
+    for (const w of this.workers.values()) n += w.inFlight.size;
+    return n;
+  }
+
+  tick(now: number): Command[] {
+    const cmds: Command[] = [];
+    for (let d = this.deadlines.peek(); d && d.at <= now; d = this.deadlines.peek()) {
+      this.deadlines.pop();
+      switch (d.kind) {
+        case 'queue': {
+          const r = this.requests.get(d.id);
+          if (!r || r.state !== 'queued' || r.queueDeadline > now) break;
+          this.removeQueued(r);
+          const secs = Math.round(this.config.queueTimeoutMs / 1000);
+          cmds.push(fail(r.id, 'queue_timeout', `No worker for '${r.model}' had capacity within ${secs}s; retry shortly.`));
+          break;
+        }
+        case 'idle': {
+          const r = this.requests.get(d.id);
+          if (!r || r.state !== 'running') break;
+          const at = r.lastActivity + this.config.requestTimeoutMs;
+          if (at > now) {
+            this.deadlines.push({ at, kind: 'idle', id: r.id });
+            break;
+          }
+          const secs = Math.round(this.config.requestTimeoutMs / 1000);
+          const what = r.started ? 'sent nothing more' : 'did not start answering';
+          cmds.push({ type: 'cancel', requestId: r.id, workerId: r.workerId!, reason: 'timeout' });
+          cmds.push(fail(r.id, 'request_timeout', `The worker ${what} within ${secs}s.`));
+          cmds.push(...this.stopRunning(r, now));
+          break;
+        }
+        case 'grace': {
+          const r = this.requests.get(d.id);
+          if (!r || r.state !== 'cancelling') break;
+          const w = this.workers.get(r.workerId!);
+          this.finish(r);
+          if (w) cmds.push(...this.fill(w, now));
+          break;
+        }
+        case 'ping': {
+          if (!this.workers.has(d.id)) break;
+          cmds.push({ type: 'ping', workerId: d.id });
+          this.deadlines.push({ at: now + this.config.heartbeatIntervalMs, kind: 'ping', id: d.id });
+          break;
+        }
+        case 'silence': {
+          const w = this.workers.get(d.id);
+          if (!w) break;
+          const at = w.lastSeen + this.config.heartbeatTimeoutMs;
+          if (at > now) {
+            this.deadlines.push({ at, kind: 'silence', id: w.id });
+            break;
+          }
+          const secs = Math.round(this.config.heartbeatTimeoutMs / 1000);
+          cmds.push({ type: 'close_worker', workerId: w.id, code: 1000, reason: `heartbeat timeout (${secs}s silent)` });
+          cmds.push(...this.workerLost(w.id, now));
+          break;
+        }
+        case 'drain': {
+          const w = this.workers.get(d.id);
+          if (!w || !w.draining || w.drainDeadline === undefined || w.drainDeadline > now) break;
+          cmds.push({ type: 'close_worker', workerId: w.id, code: 1000, reason: 'drain timeout' });
+          for (const id of w.inFlight) {
+            const r = this.requests.get(id)!;
+            if (r.state === 'running') cmds.push({ type: 'cancel', requestId: id, workerId: w.id, reason: 'graceful_shutdown' });
+          }
+          cmds.push(...this.workerLost(w.id, now));
+          break;
+        }
+        default:
+          assertNever(d.kind);
+      }
+    }
+    return cmds;
+  }
+
+  /** Throws if the bookkeeping drifted; tests call it after each step. */
+  checkInvariants(): void {
+    let queued = 0;
+    for (const r of this.requests.values()) {
+      if (r.state === 'queued') {
+        queued++;
+        if (r.workerId !== undefined) throw new Error(`queued ${r.id} has a worker`);
+      } else {
+        const w = this.workers.get(r.workerId ?? '');
+        if (!w || !w.inFlight.has(r.id)) throw new Error(`${r.state} ${r.id} not in flight on a connected worker`);
+      }
+    }
+    if (queued !== this.queued) throw new Error(`queue depth ${this.queued} != ${queued} queued requests`);
+    for (const w of this.workers.values()) {
+      if (w.inFlight.size > w.maxConcurrent) throw new Error(`worker ${w.id} over capacity`);
+      for (const id of w.inFlight) if (this.requests.get(id)?.workerId !== w.id) throw new Error(`worker ${w.id} holds foreign ${id}`);
+    }
+    for (const q of this.queues.values()) if (q.length <= 0) throw new Error('empty queue kept');
+  }
+
+  // ---------- internals ----------
+
+  private eligible(w: Worker): boolean {
+    return !w.draining && !w.saturated && w.inFlight.size < w.maxConcurrent;
+  }
+
+  /** Lowest utilisation wins; ties go to the least recently dispatched (round-robin). */
+  private pickWorker(model: string): Worker | undefined {
+    let best: Worker | undefined;
+    const consider = (w: Worker): void => {
+      if (!this.eligible(w)) return;
+      if (!best) {
+        best = w;
+        return;
+      }
+      const a = w.inFlight.size * best.maxConcurrent;
+      const b = best.inFlight.size * w.maxConcurrent;
+      if (a < b || (a === b && w.lastDispatch < best.lastDispatch)) best = w;
+    };
+    const exact = this.byModel.get(model);
+    if (exact) for (const w of exact) consider(w);
+    for (const w of this.wildcards) consider(w);
+    return best;
+  }
+
+  private assign(r: Req, w: Worker, now: number): Command {
+    r.state = 'running';
+    r.workerId = w.id;
+    r.lastActivity = now;
+    w.inFlight.add(r.id);
+    w.lastDispatch = ++this.dispatchSeq;
+    if (this.config.requestTimeoutMs > 0) this.deadlines.push({ at: now + this.config.requestTimeoutMs, kind: 'idle', id: r.id });
+    return { type: 'dispatch', requestId: r.id, workerId: w.id };
+  }
+
+  /** Give a worker with free slots the oldest waiting requests it can serve. */
+  private fill(w: Worker, now: number): Command[] {
+    const cmds: Command[] = [];
+    while (this.queued > 0 && this.eligible(w)) {
+      const q = this.bestQueueFor(w);
+      if (!q) break;
+      const r = (q.requeued.peek(isQueued) ? q.requeued : q.fresh).shift()!;
+      this.dequeued(r, q);
+      cmds.push(this.assign(r, w, now));
+    }
+    return cmds;
+  }
+
+  private bestQueueFor(w: Worker): ModelQueue | undefined {
+    let best: ModelQueue | undefined;
+    let bestHead: Req | undefined;
+    const consider = (q: ModelQueue | undefined): void => {
+      if (!q) return;
+      const head = q.requeued.peek(isQueued) ?? q.fresh.peek(isQueued);
+      if (!head) return;
+      if (!bestHead || (head.requeued && !bestHead.requeued) || (head.requeued === bestHead.requeued && head.seq < bestHead.seq)) {
+        best = q;
+        bestHead = head;
+      }
+    };
+    if (this.wildcards.has(w)) for (const q of this.queues.values()) consider(q);
+    else for (const m of w.models) consider(this.queues.get(m));
+    return best;
+  }
+
+  private enqueue(r: Req, now: number, front: boolean): void {
+    let q = this.queues.get(r.model);
+    if (!q) {
+      q = { requeued: new Deque(), fresh: new Deque(), length: 0 };
+      this.queues.set(r.model, q);
+    }
+    r.state = 'queued';
+    r.workerId = undefined;
+    r.requeued = front;
+    if (front) q.requeued.push(r);
+    else q.fresh.push(r);
+    q.length++;
+    this.queued++;
+    if (this.config.queueTimeoutMs > 0) {
+      r.queueDeadline = now + this.config.queueTimeoutMs;
+      this.deadlines.push({ at: r.queueDeadline, kind: 'queue', id: r.id });
+    }
+  }
+
+  private dequeued(r: Req, q: ModelQueue): void {
+    q.length--;
+    this.queued--;
+    if (q.length === 0) this.queues.delete(r.model);
+  }
+
+  /** Leaves a lazily-deleted entry in the deque; `peek` discards it later. */
+  private removeQueued(r: Req): void {
+    const q = this.queues.get(r.model)!;
+    this.requests.delete(r.id);
+    r.state = 'cancelling'; // anything but 'queued', so the deque skips it
+    this.dequeued(r, q);
+  }
+
+  private requeue(r: Req, now: number): Command[] {
+    this.release(r);
+    if (r.requeues >= this.config.maxRequeues) {
+      this.requests.delete(r.id);
+      return [fail(r.id, 'requeue_exhausted', `The request failed on ${r.requeues + 1} workers in a row; giving up.`)];
+    }
+    r.requeues++;
+    const w = this.pickWorker(r.model);
+    if (w) return [this.assign(r, w, now)];
+    this.enqueue(r, now, true);
+    return [];
+  }
+
+  /** A running request stops for the client: free the slot now, or once a cancel-ack worker confirms. */
+  private stopRunning(r: Req, now: number): Command[] {
+    const w = this.workers.get(r.workerId!)!;
+    if (w.cancelAck) {
+      r.state = 'cancelling';
+      this.deadlines.push({ at: now + this.config.cancelGraceMs, kind: 'grace', id: r.id });
+      return [];
+    }
+    this.finish(r);
+    return this.fill(w, now);
+  }
+
+  private finishWithError(r: Req, code: ErrorCode, message: string): Command[] {
+    this.finish(r);
+    return [fail(r.id, code, message)];
+  }
+
+  /** The request leaves the scheduler; its worker remembers the id so late messages stay quiet. */
+  private finish(r: Req): void {
+    this.release(r);
+    this.requests.delete(r.id);
+  }
+
+  private release(r: Req): void {
+    const w = r.workerId === undefined ? undefined : this.workers.get(r.workerId);
+    if (w) {
+      w.inFlight.delete(r.id);
+      w.recent.set(r.id, true);
+      if (w.recent.size > RECENT_IDS_PER_WORKER) w.recent.delete(w.recent.keys().next().value!);
+    }
+    r.workerId = undefined;
+  }
+
+  private index(w: Worker): void {
+    for (const m of w.models) {
+      if (m === WILDCARD) {
+        this.wildcards.add(w);
+        continue;
+      }
+      let set = this.byModel.get(m);
+      if (!set) this.byModel.set(m, (set = new Set()));
+      set.add(w);
+    }
+  }
+
+  private unindex(w: Worker): void {
+    this.wildcards.delete(w);
+    for (const m of w.models) {
+      const set = this.byModel.get(m);
+      if (!set) continue;
+      set.delete(w);
+      if (set.size === 0) this.byModel.delete(m);
+    }
+  }
+}
+
+function fail(requestId: string, code: ErrorCode, message: string): Command {
+  return { type: 'fail', requestId, code, message };
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unhandled case ${String(x)}`);
+}

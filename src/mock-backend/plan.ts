@@ -1,0 +1,59 @@
+// How one generation request should behave: server defaults overridden by `x-mock-*` request headers.
+// Node lower-cases header names, so the overrides are case-insensitive for free.
+
+import type { IncomingHttpHeaders } from 'node:http';
+
+export interface Plan {
+  tokens: number;
+  /** Before the first token (streaming) or before the whole answer (non-streaming, plus the inter-token gaps). */
+  firstDelayMs: number;
+  /** Between tokens. */
+  delayMs: number;
+  /** Fail with this status and a JSON error body. */
+  status: number | undefined;
+  /** Put "é😀" in the content and cut one of its UTF-8 sequences across two socket writes. */
+  splitUtf8: boolean;
+  /** Pad every token to about this many bytes (0 = off). */
+  chunkBytes: number;
+  /** Never answer; wait for the client to leave. */
+  hang: boolean;
+  /** Destroy the socket without answering. */
+  reset: boolean;
+  /** Destroy the socket after this many tokens were written (streaming). */
+  resetAfter: number | undefined;
+}
+
+export interface PlanDefaults {
+  tokens: number;
+  tokenDelayMs: number;
+  failStatus: number | undefined;
+}
+
+/** A non-negative integer header, or undefined when absent or malformed. */
+function num(h: IncomingHttpHeaders, name: string): number | undefined {
+  const v = h[name];
+  if (typeof v !== 'string' || v === '') return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? Math.floor(n) : undefined;
+}
+
+function flag(h: IncomingHttpHeaders, name: string): boolean {
+  const v = h[name];
+  return v === '1' || v === 'true';
+}
+
+export function planFor(h: IncomingHttpHeaders, d: PlanDefaults): Plan {
+  const delayMs = num(h, 'x-mock-delay-ms') ?? d.tokenDelayMs;
+  const status = num(h, 'x-mock-status') ?? d.failStatus;
+  return {
+    tokens: num(h, 'x-mock-tokens') ?? d.tokens,
+    firstDelayMs: num(h, 'x-mock-first-delay-ms') ?? delayMs,
+    delayMs,
+    status: status !== undefined && status >= 100 && status <= 599 ? status : undefined,
+    splitUtf8: flag(h, 'x-mock-split-utf8'),
+    chunkBytes: num(h, 'x-mock-chunk-bytes') ?? 0,
+    hang: flag(h, 'x-mock-hang'),
+    reset: flag(h, 'x-mock-reset'),
+    resetAfter: num(h, 'x-mock-reset-after'),
+  };
+}

@@ -1,0 +1,4 @@
+// Public face of the protocol module: imports nothing else of ours.
+export * from './messages.js';
+export * from './codec.js';
+export * from './headers.js';

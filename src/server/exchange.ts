@@ -1,0 +1,125 @@
+// One client request on its way through the relay: what was asked, and how the answer is written back.
+// States: waiting (no byte sent) → streaming (SSE headers out) → ended. Once a byte is out the request
+// can't be retried, and a failure becomes an SSE error event instead of an error status.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { forwardableHeaders, type MessageOf, type TokenCounts, type WorkerMessage } from '../protocol/index.js';
+import { RelayError } from '../core/index.js';
+import { type ApiFlavor, errorEvent, sendError } from './render-error.js';
+
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no',
+};
+
+export interface ExchangeInit {
+  id: string;
+  model: string;
+  flavor: ApiFlavor;
+  endpoint: string;
+  streaming: boolean;
+  body: string;
+  headers: Record<string, string>;
+  res: ServerResponse;
+  now: number;
+}
+
+export class Exchange {
+  readonly id: string;
+  readonly model: string;
+  readonly flavor: ApiFlavor;
+  readonly endpoint: string;
+  readonly streaming: boolean;
+  readonly body: string;
+  readonly headers: Record<string, string>;
+  readonly res: ServerResponse;
+  readonly receivedAt: number;
+  workerId: string | undefined;
+  workerName: string | undefined;
+  status = 0;
+  tokenCounts: TokenCounts | undefined;
+  errorCode: string | undefined;
+
+  constructor(init: ExchangeInit) {
+    this.id = init.id;
+    this.model = init.model;
+    this.flavor = init.flavor;
+    this.endpoint = init.endpoint;
+    this.streaming = init.streaming;
+    this.body = init.body;
+    this.headers = init.headers;
+    this.res = init.res;
+    this.receivedAt = init.now;
+  }
+
+  /** A byte has been written to the client. */
+  get started(): boolean {
+    return this.res.headersSent;
+  }
+
+  get ended(): boolean {
+    return this.res.writableEnded || this.res.destroyed;
+  }
+
+  /** Passes a piece of the answer through; returns false when the client's socket is backed up. */
+  writeChunk(chunk: string): boolean {
+    if (!this.res.headersSent) {
+      this.status = 200;
+      this.res.writeHead(200, this.streaming ? SSE_HEADERS : { 'content-type': 'application/json' });
+      // Headers go out with the first chunk in one packet; Nagle is off on the socket.
+    }
+    return this.res.write(chunk);
+  }
+
+  complete(msg: MessageOf<WorkerMessage, 'response_complete'>): void {
+    this.tokenCounts = msg.token_counts;
+    if (this.ended) return;
+    if (this.res.headersSent) {
+      // A stream that began: a late error status becomes an SSE error event.
+      if (msg.status_code >= 400) {
+        const err = new RelayError('backend_error', backendMessage(msg.status_code, msg.body));
+        this.errorCode = err.code;
+        this.res.end(errorEvent(this.flavor, err));
+      } else {
+        this.res.end(msg.body ?? '');
+      }
+      return;
+    }
+    this.status = msg.status_code;
+    const headers: Record<string, string | number> = msg.headers ? forwardableHeaders(msg.headers) : {};
+    if (this.streaming && msg.status_code < 300 && msg.body === undefined) Object.assign(headers, SSE_HEADERS);
+    if (headers['content-type'] === undefined && msg.body !== undefined) headers['content-type'] = 'application/json';
+    const body = msg.body ?? '';
+    headers['content-length'] = Buffer.byteLength(body);
+    this.res.writeHead(msg.status_code, headers);
+    this.res.end(body);
+  }
+
+  fail(err: RelayError): void {
+    this.errorCode = err.code;
+    if (!this.res.headersSent) this.status = err.status;
+    sendError(this.res, this.flavor, err);
+  }
+}
+
+export function flavorOf(path: string): ApiFlavor {
+  return path.startsWith('/v1/messages') ? 'anthropic' : 'openai';
+}
+
+export function clientHeaders(req: IncomingMessage, drop?: ReadonlySet<string>): Record<string, string> {
+  return forwardableHeaders(req.headers, drop);
+}
+
+function backendMessage(status: number, body: string | undefined): string {
+  let detail = '';
+  if (body) {
+    try {
+      const parsed = JSON.parse(body) as { error?: { message?: unknown } | string; message?: unknown };
+      const e = parsed.error;
+      detail = typeof e === 'string' ? e : typeof e?.message === 'string' ? e.message : typeof parsed.message === 'string' ? parsed.message : '';
+    } catch {
+      detail = body.slice(0, 200);
+    }
+  }
+  return `The backend failed mid-stream with status ${status}${detail ? `: ${detail}` : ''}.`;
+}

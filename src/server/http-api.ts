@@ -1,0 +1,103 @@
+// The client-facing HTTP API: the OpenAI and Anthropic inference routes, /v1/models and /health.
+// Thin: validate, build an Exchange, hand it to the relay.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RelayError } from '../core/index.js';
+import type { Relay } from './relay.js';
+import { Exchange, clientHeaders, flavorOf } from './exchange.js';
+import { sendError } from './render-error.js';
+import { parseBody, readBody } from './request-body.js';
+
+/** The inference routes: forwarded to a worker as they are. */
+export const INFERENCE_ROUTES = new Set([
+  '/v1/chat/completions',
+  '/v1/completions',
+  '/v1/embeddings',
+  '/v1/responses',
+  '/v1/messages',
+  '/v1/messages/count_tokens',
+]);
+
+export interface HttpApiOptions {
+  relay: Relay;
+  maxBodyBytes: number;
+  version: string;
+  startedAt: number;
+}
+
+export function createHttpHandler(opts: HttpApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const { relay } = opts;
+  return (req, res) => {
+    const path = pathOf(req.url);
+    const flavor = flavorOf(path);
+    if (INFERENCE_ROUTES.has(path)) {
+      if (req.method !== 'POST') return methodNotAllowed(res, flavor, 'POST');
+      handleInference(req, res, path, opts).catch((err: unknown) => {
+        const e = err instanceof RelayError ? err : new RelayError('internal_error', 'Internal relay error.');
+        if (e.code === 'body_too_large') res.setHeader('connection', 'close');
+        sendError(res, flavor, e);
+        if (!(err instanceof RelayError)) console.error(err);
+      });
+      return;
+    }
+    if (path === '/v1/models') {
+      if (req.method !== 'GET') return methodNotAllowed(res, flavor, 'GET');
+      const created = Math.floor(opts.startedAt / 1000);
+      return json(res, 200, {
+        object: 'list',
+        data: relay.scheduler.models().map((id) => ({ id, object: 'model', created, owned_by: 'modelrelay' })),
+      });
+    }
+    if (path === '/health' || path === '/healthz') {
+      return json(res, relay.isClosing ? 503 : 200, {
+        status: relay.isClosing ? 'shutting_down' : 'ok',
+        version: opts.version,
+        workers_connected: relay.scheduler.workerCount,
+        queue_depth: relay.scheduler.queueDepth,
+        uptime_secs: Math.floor((Date.now() - opts.startedAt) / 1000),
+      });
+    }
+    sendError(res, flavor, new RelayError('route_not_found', `No route for ${req.method} ${path}.`));
+  };
+}
+
+async function handleInference(req: IncomingMessage, res: ServerResponse, path: string, opts: HttpApiOptions): Promise<void> {
+  const { relay } = opts;
+  if (relay.isClosing) {
+    req.resume();
+    throw new RelayError('shutting_down', 'The relay is shutting down; retry shortly.');
+  }
+  const body = parseBody(await readBody(req, opts.maxBodyBytes));
+  if (res.destroyed) return; // the client left while we read
+  res.socket?.setNoDelay(true);
+  relay.submit(
+    new Exchange({
+      id: relay.newRequestId(),
+      model: body.model,
+      flavor: flavorOf(path),
+      endpoint: path,
+      streaming: body.stream,
+      body: body.raw,
+      headers: clientHeaders(req),
+      res,
+      now: performance.now(),
+    }),
+  );
+}
+
+function pathOf(url: string | undefined): string {
+  const u = url ?? '/';
+  const q = u.indexOf('?');
+  const p = q < 0 ? u : u.slice(0, q);
+  return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
+}
+
+function json(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function methodNotAllowed(res: ServerResponse, flavor: 'openai' | 'anthropic', allow: string): void {
+  res.setHeader('allow', allow);
+  sendError(res, flavor, new RelayError('method_not_allowed', `Use ${allow} for this route.`));
+}

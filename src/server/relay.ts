@@ -1,0 +1,306 @@
+// The relay's engine room: feeds client and worker events into the scheduler and carries out the
+// commands it returns (send a request, fail a client, cancel, ping, close a worker). It owns the
+// one timer, armed for the scheduler's earliest deadline.
+import { randomBytes } from 'node:crypto';
+import { CloseCode, PROTOCOL_VERSION, encode, RequestErrorCode, type WorkerMessage } from '../protocol/index.js';
+import { RelayError, Scheduler, type Command } from '../core/index.js';
+import type { Logger } from '../log.js';
+import type { Exchange } from './exchange.js';
+import { sanitizeModels, type SanitizedRegistration, type SessionHandlers, type WorkerSession } from './worker-session.js';
+
+export interface RelayOptions {
+  scheduler: Scheduler;
+  log: Logger;
+  drainTimeoutMs: number;
+}
+
+const now = (): number => performance.now();
+
+export class Relay implements SessionHandlers {
+  readonly scheduler: Scheduler;
+  private readonly log: Logger;
+  private readonly exchanges = new Map<string, Exchange>();
+  private readonly sessions = new Map<string, WorkerSession>();
+  private readonly idPrefix = randomBytes(4).toString('hex');
+  private nextId = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  private closing = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly opts: RelayOptions) {
+    this.scheduler = opts.scheduler;
+    this.log = opts.log;
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  get inFlight(): number {
+    return this.exchanges.size;
+  }
+
+  newRequestId(): string {
+    return `req_${this.idPrefix}${(++this.nextId).toString(36)}`;
+  }
+
+  // ---------- client side ----------
+
+  submit(ex: Exchange): void {
+    this.exchanges.set(ex.id, ex);
+    ex.res.on('close', () => {
+      if (this.exchanges.get(ex.id) !== ex) return;
+      this.exchanges.delete(ex.id);
+      ex.errorCode = 'client_disconnect';
+      this.logDone(ex);
+      this.run(this.scheduler.cancel(ex.id, 'client_disconnect', now()));
+    });
+    this.run(this.scheduler.submit(ex.id, ex.model, now()));
+  }
+
+  // ---------- worker side ----------
+
+  onRegister(session: WorkerSession, reg: SanitizedRegistration): void {
+    session.id = `w_${this.idPrefix}${(++this.nextId).toString(36)}`;
+    this.sessions.set(session.id, session);
+    session.send({
+      type: 'register_ack',
+      worker_id: session.id,
+      models: reg.models,
+      ...(reg.warnings.length ? { warnings: reg.warnings } : {}),
+      protocol_version: PROTOCOL_VERSION,
+      ...(reg.negotiates ? { extensions: [...reg.extensions] } : {}),
+    });
+    this.log.info(
+      { worker: reg.name, worker_id: session.id, peer: session.peer, models: reg.models, max_concurrent: reg.maxConcurrent, extensions: [...reg.extensions] },
+      'worker registered',
+    );
+    const cmds = this.scheduler.registerWorker(
+      { id: session.id, name: reg.name, models: reg.models, maxConcurrent: reg.maxConcurrent, cancelAck: reg.extensions.has('cancel-ack') },
+      now(),
+    );
+    if (this.closing) this.sendShutdown(session);
+    this.run(cmds);
+  }
+
+  onMessage(session: WorkerSession, msg: WorkerMessage): void {
+    const t = now();
+    this.scheduler.workerSeen(session.id, t);
+    switch (msg.type) {
+      case 'response_chunk': {
+        const ex = this.owned(session, msg.request_id, msg.type);
+        if (!ex) return;
+        const first = !ex.started;
+        ex.writeChunk(msg.chunk);
+        if (first) this.scheduler.markStarted(ex.id);
+        this.scheduler.touch(ex.id, t);
+        return;
+      }
+      case 'response_complete': {
+        const owner = this.scheduler.ownership(session.id, msg.request_id);
+        if (owner === 'foreign') return this.foreign(session, msg.request_id, msg.type);
+        const ex = owner === 'active' ? this.exchanges.get(msg.request_id) : undefined;
+        if (ex) {
+          this.exchanges.delete(ex.id);
+          ex.complete(msg);
+          this.logDone(ex);
+        }
+        this.run(this.scheduler.complete(msg.request_id, session.id, t));
+        return;
+      }
+      case 'error': {
+        if (msg.request_id === undefined) {
+          this.log.warn({ worker: session.name, code: msg.code, message: msg.message }, 'worker reported an error');
+          return;
+        }
+        const ex = this.owned(session, msg.request_id, msg.type);
+        if (!ex) return;
+        const retryable = msg.code === RequestErrorCode.busy || msg.code === RequestErrorCode.draining;
+        if (msg.code === RequestErrorCode.draining) this.scheduler.drainWorker(session.id, t);
+        this.log.info({ request_id: ex.id, worker: session.name, code: msg.code, message: msg.message }, 'worker could not serve request');
+        this.run(this.scheduler.requestFailed(ex.id, session.id, retryable, msg.message, t));
+        return;
+      }
+      case 'pong':
+        if (msg.current_load !== undefined) this.run(this.scheduler.workerLoad(session.id, msg.current_load, t));
+        return;
+      case 'models_update': {
+        const warnings: string[] = [];
+        const models = sanitizeModels(msg.models, warnings);
+        this.log.info({ worker: session.name, models }, 'worker models updated');
+        this.run(this.scheduler.updateModels(session.id, models, t));
+        return;
+      }
+      case 'draining':
+        this.log.info({ worker: session.name, reason: msg.reason }, 'worker draining');
+        this.run(this.scheduler.drainWorker(session.id, t));
+        return;
+      case 'register':
+        return; // the session rejects a second register before it gets here
+      default: {
+        const never: never = msg;
+        return never;
+      }
+    }
+  }
+
+  onClose(session: WorkerSession): void {
+    this.sessions.delete(session.id);
+    this.run(this.scheduler.workerLost(session.id, now()));
+  }
+
+  /** Routes nothing new to the worker, lets it finish within the drain timeout. */
+  drainWorker(workerId: string): boolean {
+    const session = this.sessions.get(workerId);
+    if (!session) return false;
+    this.run(this.scheduler.drainWorker(workerId, now(), this.opts.drainTimeoutMs));
+    this.sendShutdown(session);
+    return true;
+  }
+
+  // ---------- shutdown ----------
+
+  /** Stop intake, drain workers, resolve when in-flight work finished or the deadline passed. */
+  async shutdown(drainTimeoutMs: number): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.run(this.scheduler.stopAccepting());
+    for (const session of this.sessions.values()) {
+      this.scheduler.drainWorker(session.id, now());
+      this.sendShutdown(session);
+    }
+    if (this.exchanges.size > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, drainTimeoutMs);
+        this.idleWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    this.destroy();
+  }
+
+  /** Fail everything now and close every worker. */
+  destroy(): void {
+    this.closing = true;
+    for (const ex of [...this.exchanges.values()]) {
+      const wid = this.scheduler.workerOf(ex.id);
+      if (wid) this.sessions.get(wid)?.send({ type: 'cancel', request_id: ex.id, reason: 'server_shutdown' });
+      this.exchanges.delete(ex.id);
+      ex.fail(new RelayError('shutting_down', 'The relay shut down before this request finished.'));
+      this.logDone(ex);
+    }
+    for (const session of [...this.sessions.values()]) session.close(CloseCode.normal, 'server shutdown');
+    clearTimeout(this.timer);
+    this.timerAt = Infinity;
+  }
+
+  // ---------- commands ----------
+
+  private run(cmds: Command[]): void {
+    for (const c of cmds) this.execute(c);
+    this.armTimer();
+    if (this.exchanges.size === 0 && this.idleWaiters.length) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private execute(c: Command): void {
+    switch (c.type) {
+      case 'dispatch': {
+        const ex = this.exchanges.get(c.requestId);
+        const session = this.sessions.get(c.workerId);
+        if (!ex || !session) {
+          this.log.error({ request_id: c.requestId, worker_id: c.workerId }, 'dispatch without exchange or session');
+          return;
+        }
+        ex.workerId = session.id;
+        ex.workerName = session.name;
+        session.sendRaw(
+          encode({
+            type: 'request',
+            request_id: ex.id,
+            model: ex.model,
+            endpoint_path: ex.endpoint,
+            is_streaming: ex.streaming,
+            body: ex.body,
+            headers: ex.headers,
+          }),
+        );
+        return;
+      }
+      case 'fail': {
+        const ex = this.exchanges.get(c.requestId);
+        if (!ex) return;
+        this.exchanges.delete(ex.id);
+        ex.fail(new RelayError(c.code, c.message));
+        this.logDone(ex);
+        return;
+      }
+      case 'cancel':
+        this.sessions.get(c.workerId)?.send({ type: 'cancel', request_id: c.requestId, reason: c.reason });
+        return;
+      case 'ping':
+        this.sessions.get(c.workerId)?.send({ type: 'ping', timestamp_unix_ms: Date.now() });
+        return;
+      case 'close_worker': {
+        const session = this.sessions.get(c.workerId);
+        this.sessions.delete(c.workerId);
+        session?.close(c.code, c.reason);
+        return;
+      }
+      default: {
+        const never: never = c;
+        return never;
+      }
+    }
+  }
+
+  private armTimer(): void {
+    const at = this.scheduler.nextDeadline();
+    if (at === undefined || at >= this.timerAt) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timerAt = Infinity;
+      this.run(this.scheduler.tick(now()));
+    }, Math.max(0, at - now()) + 1);
+    this.timer.unref();
+  }
+
+  private sendShutdown(session: WorkerSession): void {
+    session.send({ type: 'graceful_shutdown', reason: 'server draining', drain_timeout_secs: Math.ceil(this.opts.drainTimeoutMs / 1000) });
+  }
+
+  /** The exchange this worker may write to, or undefined (late messages quietly, foreign ones loudly). */
+  private owned(session: WorkerSession, requestId: string, type: string): Exchange | undefined {
+    const owner = this.scheduler.ownership(session.id, requestId);
+    if (owner === 'active') return this.exchanges.get(requestId);
+    if (owner === 'foreign') this.foreign(session, requestId, type);
+    return undefined;
+  }
+
+  private foreign(session: WorkerSession, requestId: string, type: string): void {
+    this.log.warn({ worker: session.name, worker_id: session.id, request_id: requestId, type }, 'dropped a message for a request this worker was never given');
+  }
+
+  private logDone(ex: Exchange): void {
+    const tc = ex.tokenCounts;
+    this.log.info(
+      {
+        request_id: ex.id,
+        model: ex.model,
+        endpoint: ex.endpoint,
+        stream: ex.streaming,
+        worker: ex.workerName,
+        status: ex.status,
+        error: ex.errorCode,
+        duration_ms: Math.round(now() - ex.receivedAt),
+        prompt_tokens: tc?.prompt_tokens,
+        completion_tokens: tc?.completion_tokens,
+        total_tokens: tc?.total_tokens,
+      },
+      'request finished',
+    );
+  }
+}

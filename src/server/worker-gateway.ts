@@ -1,0 +1,88 @@
+// The door for workers: authenticates the HTTP upgrade on /v1/worker/connect before any socket opens,
+// rate-limits failed attempts per peer address, and hands accepted sockets to the relay.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { WORKER_CONNECT_PATH } from '../protocol/index.js';
+import type { Logger } from '../log.js';
+
+export interface GatewayOptions {
+  secret: string;
+  maxFrameBytes: number;
+  trustProxy: boolean;
+  authFailuresPerMinute: number;
+  log: Logger;
+  onConnection(ws: WebSocket, peer: string, provider: string): void;
+}
+
+const WINDOW_MS = 60_000;
+
+export class WorkerGateway {
+  private readonly wss: WebSocketServer;
+  private readonly secretDigest: Buffer;
+  private readonly failures = new Map<string, { count: number; windowStart: number }>();
+
+  constructor(private readonly opts: GatewayOptions) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes, perMessageDeflate: false });
+    this.secretDigest = digest(opts.secret);
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://relay');
+    if (url.pathname !== WORKER_CONNECT_PATH) return reject(socket, 404, 'Not Found');
+    const peer = this.peerAddress(req);
+    const now = Date.now();
+    const record = this.failures.get(peer);
+    if (record && now - record.windowStart < WINDOW_MS && record.count >= this.opts.authFailuresPerMinute) {
+      this.opts.log.warn({ peer }, 'worker authentication rate limited');
+      return reject(socket, 429, 'Too Many Requests', { 'retry-after': String(Math.ceil((record.windowStart + WINDOW_MS - now) / 1000)) });
+    }
+    // The header wins; the query parameter is for legacy peers only.
+    const header = req.headers['x-worker-secret'];
+    const given = typeof header === 'string' ? header : header === undefined ? url.searchParams.get('worker_secret') : null;
+    if (given === null || !timingSafeEqual(digest(given), this.secretDigest)) {
+      this.noteFailure(peer, now);
+      this.opts.log.warn({ peer, reason: given === null ? 'missing secret' : 'wrong secret' }, 'worker authentication failed');
+      return reject(socket, 401, 'Unauthorized');
+    }
+    const provider = url.searchParams.get('provider') ?? 'local';
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.opts.onConnection(ws, peer, provider));
+  }
+
+  close(): void {
+    this.wss.close();
+  }
+
+  private peerAddress(req: IncomingMessage): string {
+    if (this.opts.trustProxy) {
+      const xff = req.headers['x-forwarded-for'];
+      const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim();
+      if (first) return first;
+    }
+    return req.socket.remoteAddress ?? 'unknown';
+  }
+
+  private noteFailure(peer: string, now: number): void {
+    const r = this.failures.get(peer);
+    if (!r || now - r.windowStart >= WINDOW_MS) this.failures.set(peer, { count: 1, windowStart: now });
+    else r.count++;
+    // Bound the table: forget expired windows once it grows.
+    if (this.failures.size > 10_000) {
+      for (const [k, v] of this.failures) if (now - v.windowStart >= WINDOW_MS) this.failures.delete(k);
+    }
+  }
+}
+
+/** Hashing first makes the comparison constant-time whatever the lengths. */
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+function reject(socket: Duplex, status: number, text: string, extra: Record<string, string> = {}): void {
+  const body = JSON.stringify({ error: { message: text, type: 'invalid_request_error', code: status === 401 ? 'invalid_worker_secret' : String(status) } });
+  const headers = Object.entries({ 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), connection: 'close', ...extra })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  socket.end(`HTTP/1.1 ${status} ${text}\r\n${headers}\r\n${body}`);
+}

@@ -1,0 +1,160 @@
+// One connected worker on the server side: the register handshake, frame decoding, and sending.
+// States: awaiting_register → registered → closed. Every inbound frame is validated by the codec;
+// a malformed frame or an unexpected message closes this worker with 1002 and nothing else.
+import type { WebSocket } from 'ws';
+import {
+  CloseCode,
+  EXTENSIONS,
+  PROTOCOL_VERSION,
+  decodeWorkerMessage,
+  encode,
+  type Extension,
+  type MessageOf,
+  type ServerMessage,
+  type WorkerMessage,
+} from '../protocol/index.js';
+import type { Logger } from '../log.js';
+
+export type SessionState = 'awaiting_register' | 'registered' | 'closed';
+
+export interface SessionHandlers {
+  /** Returns the worker id the scheduler knows it by, and the sanitised models. */
+  onRegister(session: WorkerSession, reg: SanitizedRegistration): void;
+  onMessage(session: WorkerSession, msg: WorkerMessage): void;
+  onClose(session: WorkerSession): void;
+}
+
+export interface SanitizedRegistration {
+  name: string;
+  models: string[];
+  maxConcurrent: number;
+  extensions: Set<Extension>;
+  /** The worker sent an `extensions` field: it negotiates, so the ack lists what we accept. */
+  negotiates: boolean;
+  warnings: string[];
+}
+
+const MAX_MODELS = 1024;
+const MAX_MODEL_NAME = 256;
+const MAX_WORKER_NAME = 128;
+const MAX_CONCURRENT = 4096;
+
+export class WorkerSession {
+  state: SessionState = 'awaiting_register';
+  id = '';
+  name = '';
+  extensions = new Set<Extension>();
+  private registerTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly peer: string,
+    private readonly handlers: SessionHandlers,
+    private readonly log: Logger,
+    registerTimeoutMs: number,
+  ) {
+    this.registerTimer = setTimeout(() => this.close(CloseCode.protocolError, 'register expected'), registerTimeoutMs);
+    ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
+    ws.on('close', (code, reason) => this.onSocketClose(code, reason.toString()));
+    ws.on('error', (err) => this.log.warn({ worker: this.name || this.peer, err: err.message }, 'worker socket error'));
+  }
+
+  has(ext: Extension): boolean {
+    return this.extensions.has(ext);
+  }
+
+  send(msg: ServerMessage): void {
+    if (this.state === 'closed') return;
+    this.ws.send(encode(msg));
+  }
+
+  /** Sends a pre-encoded frame (the request frame is built once). */
+  sendRaw(frame: string): void {
+    if (this.state !== 'closed') this.ws.send(frame);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    this.log.info({ worker: this.name || this.peer, code, reason }, 'closing worker connection');
+    this.ws.close(code, reason.slice(0, 120));
+    this.onSocketClose(code, reason);
+  }
+
+  private onFrame(data: Buffer, isBinary: boolean): void {
+    if (this.state === 'closed') return;
+    if (isBinary) return this.close(CloseCode.protocolError, 'binary frames are not part of the protocol');
+    const decoded = decodeWorkerMessage(data.toString('utf8'));
+    if (!decoded.ok) {
+      this.log.warn({ worker: this.name || this.peer, reason: decoded.reason }, 'protocol violation');
+      return this.close(decoded.closeCode, decoded.reason);
+    }
+    const msg = decoded.msg;
+    if (this.state === 'awaiting_register') {
+      if (msg.type !== 'register') return this.close(CloseCode.protocolError, `expected register, got ${msg.type}`);
+      if (msg.protocol_version !== undefined && msg.protocol_version !== PROTOCOL_VERSION) {
+        return this.close(CloseCode.protocolError, `unsupported protocol_version ${msg.protocol_version}; this server speaks ${PROTOCOL_VERSION}`);
+      }
+      clearTimeout(this.registerTimer);
+      const reg = sanitize(msg);
+      this.name = reg.name;
+      this.extensions = reg.extensions;
+      this.state = 'registered';
+      this.handlers.onRegister(this, reg);
+      return;
+    }
+    if (msg.type === 'register') return this.close(CloseCode.protocolError, 'register sent twice');
+    this.handlers.onMessage(this, msg);
+  }
+
+  private onSocketClose(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    const wasRegistered = this.state === 'registered';
+    this.state = 'closed';
+    clearTimeout(this.registerTimer);
+    if (wasRegistered) {
+      this.log.info({ worker: this.name, worker_id: this.id, code, reason }, 'worker disconnected');
+      this.handlers.onClose(this);
+    }
+  }
+}
+
+export function sanitizeModels(models: string[], warnings: string[]): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const raw of models) {
+    const m = raw.trim();
+    if (!m || seen.has(m)) continue;
+    if (m.length > MAX_MODEL_NAME) {
+      warnings.push(`model name longer than ${MAX_MODEL_NAME} characters dropped`);
+      continue;
+    }
+    if (out.length >= MAX_MODELS) {
+      warnings.push(`only the first ${MAX_MODELS} models were accepted`);
+      break;
+    }
+    seen.add(m);
+    out.push(m);
+  }
+  return out;
+}
+
+function sanitize(msg: MessageOf<WorkerMessage, 'register'>): SanitizedRegistration {
+  const warnings: string[] = [];
+  let name = msg.worker_name.trim() || 'worker';
+  if (name.length > MAX_WORKER_NAME) {
+    name = name.slice(0, MAX_WORKER_NAME);
+    warnings.push(`worker_name truncated to ${MAX_WORKER_NAME} characters`);
+  }
+  const models = sanitizeModels(msg.models, warnings);
+  let maxConcurrent = msg.max_concurrent;
+  if (maxConcurrent < 1) {
+    maxConcurrent = 1;
+    warnings.push('max_concurrent raised to 1');
+  } else if (maxConcurrent > MAX_CONCURRENT) {
+    maxConcurrent = MAX_CONCURRENT;
+    warnings.push(`max_concurrent capped at ${MAX_CONCURRENT}`);
+  }
+  const offered = new Set(msg.extensions ?? []);
+  const extensions = new Set(EXTENSIONS.filter((e) => offered.has(e)));
+  return { name, models, maxConcurrent, extensions, negotiates: msg.extensions !== undefined, warnings };
+}

@@ -1,0 +1,36 @@
+// HTTP calls to the local backend through one undici pool (keep-alive, no per-call connection setup).
+import { Pool, type Dispatcher } from 'undici';
+
+export interface BackendCall {
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+  signal: AbortSignal;
+}
+
+export class BackendClient {
+  readonly origin: string;
+  private readonly basePath: string;
+  private readonly pool: Pool;
+
+  constructor(backendUrl: string, connections: number) {
+    const u = new URL(backendUrl);
+    this.origin = u.origin;
+    // A backend URL may carry a path prefix (".../v1" is a common mistake: tolerate it).
+    this.basePath = u.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
+    // Timeouts are the server's job (it cancels); a long prompt may take minutes before its first byte.
+    this.pool = new Pool(this.origin, { connections, headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 30_000 });
+  }
+
+  post(call: BackendCall): Promise<Dispatcher.ResponseData> {
+    return this.pool.request({ method: 'POST', path: this.basePath + call.path, headers: call.headers, body: call.body, signal: call.signal });
+  }
+
+  get(path: string, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
+    return this.pool.request({ method: 'GET', path: this.basePath + path, signal, headersTimeout: 10_000, bodyTimeout: 10_000 });
+  }
+
+  close(): Promise<void> {
+    return this.pool.destroy();
+  }
+}

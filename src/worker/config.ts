@@ -1,0 +1,37 @@
+// Everything the worker can be told, with the defaults the CLI documents.
+export interface WorkerConfig {
+  proxyUrl: string;
+  workerSecret: string;
+  backendUrl: string;
+  /** Explicit model names, or 'auto' to read them from the backend. */
+  models: string[] | 'auto';
+  workerName: string;
+  maxConcurrency: number;
+  /** Sent to the backend as `Authorization: Bearer …` in place of the client's. */
+  backendApiKey?: string;
+  provider: string;
+  modelsRefreshMs: number;
+  heartbeatTimeoutMs: number;
+  drainTimeoutMs: number;
+  maxFrameBytes: number;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  /** Delay before retrying after the server refused our secret. */
+  authRetryMs: number;
+  logLevel: string;
+}
+
+export const DEFAULT_WORKER_CONFIG: Omit<WorkerConfig, 'proxyUrl' | 'workerSecret' | 'backendUrl'> = {
+  models: 'auto',
+  workerName: 'worker',
+  maxConcurrency: 1,
+  provider: 'local',
+  modelsRefreshMs: 30_000,
+  heartbeatTimeoutMs: 45_000,
+  drainTimeoutMs: 30_000,
+  maxFrameBytes: 64 * 1024 * 1024,
+  reconnectMinMs: 500,
+  reconnectMaxMs: 30_000,
+  authRetryMs: 60_000,
+  logLevel: 'info',
+};

@@ -1,0 +1,3 @@
+// Public face of the worker module.
+export { WorkerAgent } from './worker-agent.js';
+export { DEFAULT_WORKER_CONFIG, type WorkerConfig } from './config.js';

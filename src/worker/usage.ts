@@ -1,0 +1,70 @@
+// Pulls token counts out of a backend's answer: OpenAI `usage` (prompt/completion/total_tokens),
+// Anthropic and Responses `usage` (input/output_tokens), from a JSON body or from SSE events.
+import type { TokenCounts } from '../protocol/index.js';
+
+interface RawUsage {
+  prompt_tokens?: unknown;
+  completion_tokens?: unknown;
+  total_tokens?: unknown;
+  input_tokens?: unknown;
+  output_tokens?: unknown;
+}
+
+export class UsageCollector {
+  private prompt: number | undefined;
+  private completion: number | undefined;
+  private total: number | undefined;
+
+  /** Looks at a JSON body (non-streaming answer). */
+  fromBody(body: string): void {
+    if (!body.includes('"usage"')) return;
+    try {
+      this.take(JSON.parse(body));
+    } catch {
+      // not JSON: no usage to report
+    }
+  }
+
+  /** Looks at SSE text holding whole events; only events that mention usage are parsed. */
+  fromEvents(text: string): void {
+    if (!text.includes('"usage"')) return;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('data:') || !line.includes('"usage"')) continue;
+      try {
+        this.take(JSON.parse(line.slice(5)));
+      } catch {
+        // a partial or non-JSON data line: skip
+      }
+    }
+  }
+
+  result(): TokenCounts | undefined {
+    if (this.prompt === undefined && this.completion === undefined && this.total === undefined) return undefined;
+    const total = this.total ?? (this.prompt ?? 0) + (this.completion ?? 0);
+    return {
+      ...(this.prompt !== undefined ? { prompt_tokens: this.prompt } : {}),
+      ...(this.completion !== undefined ? { completion_tokens: this.completion } : {}),
+      total_tokens: total,
+    };
+  }
+
+  private take(value: unknown): void {
+    if (typeof value !== 'object' || value === null) return;
+    const v = value as { usage?: RawUsage; message?: { usage?: RawUsage }; response?: { usage?: RawUsage } };
+    // Anthropic's message_start nests usage in `message`; Responses' response.completed in `response`.
+    for (const u of [v.usage, v.message?.usage, v.response?.usage]) if (u && typeof u === 'object') this.merge(u);
+  }
+
+  private merge(u: RawUsage): void {
+    const prompt = num(u.prompt_tokens) ?? num(u.input_tokens);
+    const completion = num(u.completion_tokens) ?? num(u.output_tokens);
+    const total = num(u.total_tokens);
+    if (prompt !== undefined && (prompt > 0 || this.prompt === undefined)) this.prompt = prompt;
+    if (completion !== undefined) this.completion = completion;
+    if (total !== undefined) this.total = total;
+  }
+}
+
+function num(x: unknown): number | undefined {
+  return typeof x === 'number' && Number.isInteger(x) && x >= 0 ? x : undefined;
+}

@@ -1,0 +1,313 @@
+// The worker daemon: keeps one outbound WebSocket to the server alive (reconnect with backoff and
+// jitter, silence watchdog), registers its models, runs requests with a local concurrency limit,
+// and drains on request. Connection states: connecting → registering → ready → (closed → connecting).
+import WebSocket from 'ws';
+import {
+  CloseCode,
+  EXTENSIONS,
+  PROTOCOL_VERSION,
+  RequestErrorCode,
+  WORKER_CONNECT_PATH,
+  decodeServerMessage,
+  encode,
+  type Extension,
+  type MessageOf,
+  type ServerMessage,
+  type WorkerMessage,
+} from '../protocol/index.js';
+import type { Logger } from '../log.js';
+import { BackendClient } from './backend-client.js';
+import type { WorkerConfig } from './config.js';
+import { discoverModels } from './model-discovery.js';
+import { RequestRunner } from './request-runner.js';
+
+export type AgentState = 'connecting' | 'registering' | 'ready' | 'stopped';
+
+export class WorkerAgent {
+  state: AgentState = 'connecting';
+  private ws: WebSocket | undefined;
+  private readonly backend: BackendClient;
+  private readonly runners = new Map<string, RequestRunner>();
+  private extensions = new Set<Extension>();
+  private flowWindow: number | undefined;
+  private models: string[] = [];
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private lastHeard = 0;
+  /** Set once draining starts (SIGTERM or the server's graceful_shutdown). */
+  private draining: { until: number; forever: boolean } | undefined;
+  private idleWaiters: (() => void)[] = [];
+  private readonly stoppedPromise: Promise<void>;
+  private resolveStopped!: () => void;
+
+  constructor(
+    private readonly cfg: WorkerConfig,
+    private readonly log: Logger,
+  ) {
+    this.backend = new BackendClient(cfg.backendUrl, Math.max(2, cfg.maxConcurrency * 2));
+    this.stoppedPromise = new Promise((r) => (this.resolveStopped = r));
+  }
+
+  get load(): number {
+    return this.runners.size;
+  }
+
+  /** Resolves when the agent stopped for good (drain finished or stop()). */
+  get stopped(): Promise<void> {
+    return this.stoppedPromise;
+  }
+
+  async start(): Promise<void> {
+    this.models = this.cfg.models === 'auto' ? await this.discover() : this.cfg.models;
+    if (this.cfg.models === 'auto') this.scheduleRefresh();
+    this.connect();
+  }
+
+  /**
+   * Our own drain (SIGTERM): announce it, take nothing new, finish in-flight work within the drain
+   * timeout, close with 1000 and stop.
+   */
+  async drain(): Promise<void> {
+    if (this.draining?.forever) return this.stoppedPromise;
+    this.draining = { until: Date.now() + this.cfg.drainTimeoutMs, forever: true };
+    this.log.info({ in_flight: this.runners.size, drain_timeout_ms: this.cfg.drainTimeoutMs }, 'draining');
+    if (this.extensions.has('drain-notice')) this.send({ type: 'draining', reason: 'worker shutting down' });
+    await this.waitIdle(this.cfg.drainTimeoutMs);
+    this.stop();
+    return this.stoppedPromise;
+  }
+
+  /** Stop now: abort every backend call and close. */
+  stop(): void {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    for (const r of this.runners.values()) r.cancel();
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.watchdog);
+    clearTimeout(this.refreshTimer);
+    this.ws?.close(CloseCode.normal, 'worker stopping');
+    void this.backend.close().catch(() => {});
+    this.resolveStopped();
+  }
+
+  // ---------- connection ----------
+
+  private connect(): void {
+    if (this.state === 'stopped') return;
+    this.state = 'connecting';
+    const url = new URL(WORKER_CONNECT_PATH, this.cfg.proxyUrl.replace(/^http/, 'ws'));
+    url.searchParams.set('provider', this.cfg.provider);
+    const ws = new WebSocket(url, {
+      headers: { 'x-worker-secret': this.cfg.workerSecret },
+      maxPayload: Math.max(this.cfg.maxFrameBytes, 256 * 1024 * 1024),
+      perMessageDeflate: false,
+      handshakeTimeout: 10_000,
+    });
+    this.ws = ws;
+    let refused = false;
+    ws.on('unexpected-response', (_req, res) => {
+      refused = res.statusCode === 401 || res.statusCode === 403 || res.statusCode === 429;
+      if (res.statusCode === 401) this.log.error({ server: this.cfg.proxyUrl }, 'the server refused the worker secret (401): check --worker-secret');
+      else this.log.warn({ server: this.cfg.proxyUrl, status: res.statusCode }, 'the server refused the connection');
+      res.resume();
+      ws.terminate();
+    });
+    ws.on('open', () => {
+      this.state = 'registering';
+      this.heard();
+      ws.send(
+        encode({
+          type: 'register',
+          worker_name: this.cfg.workerName,
+          models: this.models,
+          max_concurrent: this.cfg.maxConcurrency,
+          protocol_version: PROTOCOL_VERSION,
+          current_load: this.runners.size,
+          extensions: [...EXTENSIONS],
+        }),
+      );
+    });
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      this.heard();
+      this.onMessage(data.toString());
+    });
+    ws.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
+    ws.on('close', (code, reason) => {
+      if (this.ws !== ws) return;
+      clearTimeout(this.watchdog);
+      const wasReady = this.state === 'ready';
+      // Work on a lost link can't be delivered: the server requeues or fails it. Stop the GPU.
+      for (const r of this.runners.values()) r.cancel();
+      if (this.state === 'stopped') return;
+      if (wasReady) this.log.warn({ code, reason: reason.toString() }, 'disconnected from server');
+      if (this.draining && !this.draining.forever) this.draining = undefined; // server drain ends with the session
+      this.scheduleReconnect(refused);
+    });
+  }
+
+  private scheduleReconnect(refused: boolean): void {
+    this.state = 'connecting';
+    let delay: number;
+    if (refused) delay = this.cfg.authRetryMs;
+    else {
+      const base = Math.min(this.cfg.reconnectMaxMs, this.cfg.reconnectMinMs * 2 ** this.attempt);
+      delay = base / 2 + Math.random() * (base / 2); // jitter: spread a fleet's reconnects
+      this.attempt++;
+    }
+    this.log.info({ in_ms: Math.round(delay) }, 'reconnecting');
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Any frame from the server proves the link alive; silence past the timeout means reconnect. */
+  private heard(): void {
+    this.lastHeard = Date.now();
+    if (this.watchdog) return;
+    const check = (): void => {
+      const silent = Date.now() - this.lastHeard;
+      if (silent >= this.cfg.heartbeatTimeoutMs) {
+        this.watchdog = undefined;
+        this.log.warn({ silent_ms: silent }, 'server silent past the heartbeat timeout; reconnecting');
+        this.ws?.terminate();
+        return;
+      }
+      this.watchdog = setTimeout(check, this.cfg.heartbeatTimeoutMs - silent);
+    };
+    this.watchdog = setTimeout(check, this.cfg.heartbeatTimeoutMs);
+  }
+
+  private send(msg: WorkerMessage): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(encode(msg));
+  }
+
+  // ---------- messages ----------
+
+  private onMessage(text: string): void {
+    const decoded = decodeServerMessage(text);
+    if (!decoded.ok) {
+      this.log.warn({ reason: decoded.reason }, 'ignoring a malformed server message');
+      return;
+    }
+    const msg = decoded.msg;
+    switch (msg.type) {
+      case 'register_ack':
+        this.state = 'ready';
+        this.attempt = 0;
+        this.extensions = new Set((msg.extensions ?? []).filter((e): e is Extension => (EXTENSIONS as readonly string[]).includes(e)));
+        this.flowWindow = this.extensions.has('flow-control') ? msg.flow_window_bytes : undefined;
+        if (msg.warnings?.length) this.log.warn({ warnings: msg.warnings }, 'registration warnings');
+        this.log.info({ worker_id: msg.worker_id, models: msg.models, extensions: [...this.extensions] }, 'registered');
+        if (this.draining?.forever && this.extensions.has('drain-notice')) this.send({ type: 'draining', reason: 'worker shutting down' });
+        return;
+      case 'request':
+        return this.onRequest(msg);
+      case 'cancel':
+        this.runners.get(msg.request_id)?.cancel();
+        return;
+      case 'ping':
+        this.send({ type: 'pong', current_load: this.runners.size, ...(msg.timestamp_unix_ms !== undefined ? { timestamp_unix_ms: msg.timestamp_unix_ms } : {}) });
+        return;
+      case 'graceful_shutdown':
+        return this.onServerDrain(msg);
+      case 'models_refresh':
+        void this.refreshModels(true);
+        return;
+      case 'credit':
+        this.runners.get(msg.request_id)?.credit(msg.bytes);
+        return;
+      default: {
+        const never: never = msg;
+        return never;
+      }
+    }
+  }
+
+  private onRequest(req: MessageOf<ServerMessage, 'request'>): void {
+    if (this.draining || this.state === 'stopped') return this.refuse(req, RequestErrorCode.draining, 'worker is draining');
+    if (this.runners.size >= this.cfg.maxConcurrency) {
+      return this.refuse(req, RequestErrorCode.busy, `worker is at its limit of ${this.cfg.maxConcurrency} concurrent requests`);
+    }
+    const runner = new RequestRunner(req, {
+      backend: this.backend,
+      send: (m) => this.send(m),
+      backendApiKey: this.cfg.backendApiKey,
+      maxBodyBytes: this.cfg.maxFrameBytes - 64 * 1024,
+      flowWindow: this.flowWindow,
+      cancelAck: this.extensions.has('cancel-ack'),
+    });
+    this.runners.set(runner.id, runner);
+    void runner.run().then((outcome) => {
+      this.runners.delete(runner.id);
+      this.log.debug({ request_id: runner.id, outcome }, 'request done');
+      if (this.runners.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+    });
+  }
+
+  /** Refuse back to the server, which re-routes it (request-error), or a 503 for a base server. */
+  private refuse(req: MessageOf<ServerMessage, 'request'>, code: string, message: string): void {
+    this.log.info({ request_id: req.request_id, code }, 'refused a request');
+    if (this.extensions.has('request-error')) {
+      this.send({ type: 'error', request_id: req.request_id, code, message });
+      return;
+    }
+    const body = JSON.stringify({ error: { message, type: 'server_error', code } });
+    this.send({ type: 'response_complete', request_id: req.request_id, status_code: 503, headers: { 'content-type': 'application/json' }, body });
+  }
+
+  private onServerDrain(msg: MessageOf<ServerMessage, 'graceful_shutdown'>): void {
+    if (this.draining) return;
+    const ms = (msg.drain_timeout_secs ?? this.cfg.drainTimeoutMs / 1000) * 1000;
+    this.draining = { until: Date.now() + ms, forever: false };
+    this.log.info({ reason: msg.reason, drain_timeout_ms: ms }, 'server asked us to drain');
+    const ws = this.ws;
+    void this.waitIdle(ms).then(() => {
+      if (this.ws === ws && this.state !== 'stopped') ws?.close(CloseCode.normal, 'drained');
+    });
+  }
+
+  private waitIdle(ms: number): Promise<void> {
+    if (this.runners.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.idleWaiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  // ---------- models ----------
+
+  private async discover(): Promise<string[]> {
+    try {
+      const models = await discoverModels(this.backend);
+      this.log.info({ models }, 'discovered backend models');
+      return models;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, backend: this.cfg.backendUrl }, 'could not read the backend model list; will retry');
+      return this.models;
+    }
+  }
+
+  private scheduleRefresh(): void {
+    if (this.cfg.modelsRefreshMs <= 0) return;
+    this.refreshTimer = setTimeout(() => {
+      void this.refreshModels(false).finally(() => this.state !== 'stopped' && this.scheduleRefresh());
+    }, this.cfg.modelsRefreshMs);
+    this.refreshTimer.unref();
+  }
+
+  /** Re-reads the list; tells the server when it changed, or always when `force` (models_refresh). */
+  private async refreshModels(force: boolean): Promise<void> {
+    const next = this.cfg.models === 'auto' ? await this.discover() : this.cfg.models;
+    if (next.join('\n') === this.models.join('\n')) {
+      if (force) this.send({ type: 'models_update', models: this.models, current_load: this.runners.size });
+      return;
+    }
+    this.models = next;
+    this.log.info({ models: next }, 'models changed');
+    this.send({ type: 'models_update', models: next, current_load: this.runners.size });
+  }
+}
