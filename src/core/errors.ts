@@ -26,6 +26,7 @@ export const ERRORS = {
   worker_lost: { status: 502, openaiType: 'server_error', anthropicType: 'api_error', side: 'worker' },
   requeue_exhausted: { status: 502, openaiType: 'server_error', anthropicType: 'api_error', side: 'worker' },
   backend_error: { status: 502, openaiType: 'server_error', anthropicType: 'api_error', side: 'backend' },
+  client_too_slow: { status: 502, openaiType: 'server_error', anthropicType: 'api_error', side: 'client' },
   internal_error: { status: 500, openaiType: 'server_error', anthropicType: 'api_error', side: 'relay' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { forwardableHeaders, type MessageOf, type TokenCounts, type WorkerMessage } from '../protocol/index.js';
 import { RelayError } from '../core/index.js';
+import type { FlowCredit } from './flow-credit.js';
 import { type ApiFlavor, errorEvent, sendError } from './render-error.js';
 
 const SSE_HEADERS = {
@@ -39,6 +40,8 @@ export class Exchange {
   status = 0;
   tokenCounts: TokenCounts | undefined;
   errorCode: string | undefined;
+  /** Set when the worker speaks flow-control. */
+  flow: FlowCredit | undefined;
 
   constructor(init: ExchangeInit) {
     this.id = init.id;
@@ -68,7 +71,9 @@ export class Exchange {
       this.res.writeHead(200, this.streaming ? SSE_HEADERS : { 'content-type': 'application/json' });
       // Headers go out with the first chunk in one packet; Nagle is off on the socket.
     }
-    return this.res.write(chunk);
+    const flushed = this.res.write(chunk);
+    this.flow?.wrote(Buffer.byteLength(chunk), flushed);
+    return flushed;
   }
 
   complete(msg: MessageOf<WorkerMessage, 'response_complete'>): void {

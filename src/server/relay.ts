@@ -6,6 +6,7 @@ import { CloseCode, PROTOCOL_VERSION, encode, RequestErrorCode, type WorkerMessa
 import { RelayError, Scheduler, type Command } from '../core/index.js';
 import type { Logger } from '../log.js';
 import type { Exchange } from './exchange.js';
+import { FLOW_WINDOW_BYTES, FlowCredit } from './flow-credit.js';
 import { sanitizeModels, type SanitizedRegistration, type SessionHandlers, type WorkerSession } from './worker-session.js';
 
 export interface RelayOptions {
@@ -15,6 +16,8 @@ export interface RelayOptions {
 }
 
 const now = (): number => performance.now();
+/** Bytes a stream from a worker without flow-control may queue for a slow client. */
+const UNFLOWED_BUFFER_CAP = 16 * 1024 * 1024;
 
 export class Relay implements SessionHandlers {
   readonly scheduler: Scheduler;
@@ -71,6 +74,7 @@ export class Relay implements SessionHandlers {
       ...(reg.warnings.length ? { warnings: reg.warnings } : {}),
       protocol_version: PROTOCOL_VERSION,
       ...(reg.negotiates ? { extensions: [...reg.extensions] } : {}),
+      ...(reg.extensions.has('flow-control') ? { flow_window_bytes: FLOW_WINDOW_BYTES } : {}),
     });
     this.log.info(
       { worker: reg.name, worker_id: session.id, peer: session.peer, models: reg.models, max_concurrent: reg.maxConcurrent, extensions: [...reg.extensions] },
@@ -95,6 +99,8 @@ export class Relay implements SessionHandlers {
         ex.writeChunk(msg.chunk);
         if (first) this.scheduler.markStarted(ex.id);
         this.scheduler.touch(ex.id, t);
+        // A base-protocol worker can't be slowed down: bound what a stalled client makes us hold.
+        if (!ex.flow && ex.res.writableLength > UNFLOWED_BUFFER_CAP) this.abandon(ex, t);
         return;
       }
       case 'response_complete': {
@@ -216,6 +222,7 @@ export class Relay implements SessionHandlers {
         }
         ex.workerId = session.id;
         ex.workerName = session.name;
+        ex.flow = session.has('flow-control') ? new FlowCredit(ex.res, (bytes) => session.send({ type: 'credit', request_id: ex.id, bytes })) : undefined;
         session.sendRaw(
           encode({
             type: 'request',
@@ -266,6 +273,14 @@ export class Relay implements SessionHandlers {
       this.run(this.scheduler.tick(now()));
     }, Math.max(0, at - now()) + 1);
     this.timer.unref();
+  }
+
+  /** The client reads too slowly for a worker we can't throttle: end its stream, free the slot. */
+  private abandon(ex: Exchange, t: number): void {
+    this.exchanges.delete(ex.id);
+    ex.fail(new RelayError('client_too_slow', `The client read too slowly; more than ${UNFLOWED_BUFFER_CAP} bytes were waiting for it.`));
+    this.logDone(ex);
+    this.run(this.scheduler.cancel(ex.id, { other: 'client too slow' }, t));
   }
 
   private sendShutdown(session: WorkerSession): void {
