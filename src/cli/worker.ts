@@ -4,23 +4,9 @@ import { hostname } from 'node:os';
 import { createLogger } from '../log.js';
 import { WorkerAgent, DEFAULT_WORKER_CONFIG } from '../worker/index.js';
 import { VERSION } from '../version.js';
-import { type FlagSpec, UsageError, helpText, parseFlags, runMain } from './flags.js';
+import { UsageError, helpText, parseFlags, runMain } from './flags.js';
+import { WORKER_FLAGS } from './worker-flags.js';
 
-export const WORKER_FLAGS: FlagSpec[] = [
-  { name: 'proxy-url', env: 'PROXY_URL', kind: 'string', required: true, help: 'The server to connect to, e.g. http://relay.example:8080 (https → wss).' },
-  { name: 'worker-secret', env: 'WORKER_SECRET', kind: 'string', required: true, help: 'Shared secret the server expects.' },
-  { name: 'backend-url', env: 'BACKEND_URL', kind: 'string', default: 'http://127.0.0.1:8000', help: 'The local OpenAI-compatible backend (llama-server, Ollama, vLLM, ...).' },
-  { name: 'models', env: 'MODELS', kind: 'string', default: 'auto', help: "Comma-separated model names, or 'auto' (or '*') to read them from the backend." },
-  { name: 'worker-name', env: 'WORKER_NAME', kind: 'string', help: 'Name shown in logs and the dashboard (default: the host name).' },
-  { name: 'max-concurrency', env: 'MAX_CONCURRENCY', kind: 'number', default: DEFAULT_WORKER_CONFIG.maxConcurrency, help: 'Backend calls run at once; the worker never exceeds it.' },
-  { name: 'backend-api-key', env: 'BACKEND_API_KEY', kind: 'string', help: "Sent to the backend as 'Authorization: Bearer …' (e.g. vLLM --api-key)." },
-  { name: 'provider', env: 'PROVIDER', kind: 'string', default: DEFAULT_WORKER_CONFIG.provider, help: 'Provider label sent to the server.' },
-  { name: 'models-refresh', env: 'MODELS_REFRESH_SECS', kind: 'number', default: DEFAULT_WORKER_CONFIG.modelsRefreshMs / 1000, help: "Seconds between re-reads of the backend's models with --models auto (0 = never)." },
-  { name: 'heartbeat-timeout', env: 'HEARTBEAT_TIMEOUT_SECS', kind: 'number', default: DEFAULT_WORKER_CONFIG.heartbeatTimeoutMs / 1000, help: 'Reconnect after hearing nothing from the server for this long.' },
-  { name: 'drain-timeout', env: 'DRAIN_TIMEOUT_SECS', kind: 'number', default: DEFAULT_WORKER_CONFIG.drainTimeoutMs / 1000, help: 'Seconds in-flight requests get to finish on SIGTERM.' },
-  { name: 'max-frame-bytes', env: 'MAX_FRAME_BYTES', kind: 'number', default: DEFAULT_WORKER_CONFIG.maxFrameBytes, help: "Largest frame to send; a bigger backend answer fails with 502 instead of breaking the link." },
-  { name: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', help: 'trace, debug, info, warn, error or silent.' },
-];
 
 const SUMMARY = 'connects out to a modelrelay-server and serves requests from a local LLM backend';
 
