@@ -20,7 +20,7 @@ export function forwardableHeaders(
   drop?: ReadonlySet<string>,
 ): Record<string, string> {
   const out: Record<string, string> = {};
-  const named = headers['connection'];
+  const named = headers['connection'] ?? Object.entries(headers).find(([k]) => k.toLowerCase() === 'connection')?.[1];
   const listed = new Set(
     (Array.isArray(named) ? named.join(',') : (named ?? ''))
       .split(',')

@@ -1,0 +1,50 @@
+// Docs tested against code: the README's flag and error tables must match the code's tables.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { SERVER_FLAGS } from '../../src/cli/server-flags.js';
+import { WORKER_FLAGS } from '../../src/cli/worker-flags.js';
+import { ERRORS } from '../../src/core/errors.js';
+import type { FlagSpec } from '../../src/cli/flags.js';
+
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+
+function section(heading: string): string {
+  const start = readme.indexOf(heading);
+  assert.ok(start >= 0, `README has no '${heading}' section`);
+  const next = readme.indexOf('\n#', start + heading.length);
+  return readme.slice(start, next < 0 ? undefined : next);
+}
+
+function rows(text: string): string[][] {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('| `'))
+    .map((l) => l.split('|').slice(1, -1).map((c) => c.trim()));
+}
+
+function checkFlags(heading: string, flags: FlagSpec[]): void {
+  const table = rows(section(heading));
+  assert.deepEqual(table.map((r) => r[0]), flags.map((f) => `\`--${f.name}\``), `${heading}: flags differ from the code`);
+  for (const [i, f] of flags.entries()) {
+    const r = table[i]!;
+    assert.equal(r[1], `\`${f.env}\``, `--${f.name}: env var`);
+    const def = f.required ? 'required' : f.default === undefined ? '—' : `\`${String(f.default)}\``;
+    assert.equal(r[2], def, `--${f.name}: default`);
+  }
+}
+
+test('README server flag table matches the code', () => checkFlags('### `modelrelay-server`', SERVER_FLAGS));
+test('README worker flag table matches the code', () => checkFlags('### `modelrelay-worker`', WORKER_FLAGS));
+
+test('README error table lists every error code with its status', () => {
+  const table = rows(section('### Errors'));
+  const documented = new Map<string, string>();
+  for (const r of table) for (const code of r[0]!.match(/`([a-z_]+)`/g) ?? []) documented.set(code.slice(1, -1), r[1]!);
+  for (const [code, spec] of Object.entries(ERRORS)) {
+    if (code === 'internal_error' || code === 'invalid_api_key') continue; // not reachable by users today
+    assert.ok(documented.has(code), `error code ${code} missing from the README`);
+    const status = documented.get(code)!;
+    if (status !== '—') assert.ok(status.includes(String(spec.status)), `${code}: README says ${status}, code says ${spec.status}`);
+  }
+});
