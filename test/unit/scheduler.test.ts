@@ -1,0 +1,1146 @@
+// Unit tests for the pure scheduler: events go in with a fake clock (plain numbers), commands come out.
+// Every call goes through `checked()`, which runs `checkInvariants()` after each step.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Scheduler, type Command, type SchedulerConfig, type WorkerSpec } from '../../src/core/scheduler.js';
+
+// ---------- helpers ----------
+
+const HOUR = 3_600_000;
+
+/** Timeouts off and heartbeats far away, so each test turns on only the rule it checks. */
+const QUIET: SchedulerConfig = {
+  maxQueueLen: 0,
+  queueTimeoutMs: 0,
+  requestTimeoutMs: 0,
+  heartbeatIntervalMs: 1000 * HOUR,
+  heartbeatTimeoutMs: 3000 * HOUR,
+  maxRequeues: 3,
+  cancelGraceMs: 500,
+};
+
+/** A scheduler whose every method call is followed by `checkInvariants()`. */
+function checked(s: Scheduler): Scheduler {
+  return new Proxy(s, {
+    get(target, prop) {
+      const v: unknown = Reflect.get(target, prop, target);
+      if (typeof v !== 'function' || prop === 'checkInvariants' || prop === 'constructor') return v;
+      return (...args: unknown[]) => {
+        const out: unknown = (v as (...a: unknown[]) => unknown).apply(target, args);
+        target.checkInvariants();
+        return out;
+      };
+    },
+  });
+}
+
+function make(config: Partial<SchedulerConfig> = {}): Scheduler {
+  return checked(new Scheduler({ ...QUIET, ...config }));
+}
+
+function worker(id: string, models: string[], maxConcurrent = 1, cancelAck = false): WorkerSpec {
+  return { id, name: `name-${id}`, models, maxConcurrent, cancelAck };
+}
+
+const dispatch = (requestId: string, workerId: string): Command => ({ type: 'dispatch', requestId, workerId });
+
+function only<T extends Command['type']>(cmds: Command[], type: T): Extract<Command, { type: T }>[] {
+  return cmds.filter((c): c is Extract<Command, { type: T }> => c.type === type);
+}
+
+/** Asserts `cmds` is exactly one fail with this code for this request; returns its message. */
+function expectFail(cmds: Command[], requestId: string, code: string): string {
+  assert.equal(cmds.length, 1, `expected one command, got ${JSON.stringify(cmds)}`);
+  const c = cmds[0]!;
+  assert.equal(c.type, 'fail', JSON.stringify(c));
+  assert.ok(c.type === 'fail', 'narrowing');
+  assert.equal(c.requestId, requestId);
+  assert.equal(c.code, code);
+  return c.message;
+}
+
+/** Where each request was dispatched, in order. */
+const targets = (cmds: Command[]): string[] => only(cmds, 'dispatch').map((c) => `${c.requestId}>${c.workerId}`);
+
+// ---------- eligibility ----------
+
+describe('eligibility', () => {
+  it('routes a request only to a worker serving that exact model', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m1'], 4), 0);
+    s.registerWorker(worker('B', ['m2'], 4), 0);
+    assert.deepEqual(s.submit('r1', 'm2', 1), [dispatch('r1', 'B')]);
+    assert.deepEqual(s.submit('r2', 'm1', 1), [dispatch('r2', 'A')]);
+    assert.deepEqual(s.submit('r3', 'm2', 1), [dispatch('r3', 'B')]);
+  });
+
+  it("a '*' worker serves any model, and its wildcard isn't listed as a model", () => {
+    const s = make();
+    s.registerWorker(worker('W', ['*'], 2), 0);
+    assert.deepEqual(s.submit('r1', 'anything', 1), [dispatch('r1', 'W')]);
+    assert.deepEqual(s.submit('r2', 'other/model:7b', 1), [dispatch('r2', 'W')]);
+    assert.deepEqual(s.models(), []);
+  });
+
+  it('a worker serving a different model is not used even when idle', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m1'], 1), 0);
+    s.registerWorker(worker('B', ['m2'], 1), 0);
+    s.submit('r1', 'm1', 1);
+    assert.deepEqual(s.submit('r2', 'm1', 2), [], 'B is idle but does not serve m1');
+    assert.equal(s.requestState('r2'), 'queued');
+  });
+
+  it('a draining worker gets nothing new, even when it frees a slot', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 4), 0);
+    s.registerWorker(worker('B', ['m'], 1), 0);
+    assert.deepEqual(s.submit('r1', 'm', 1), [dispatch('r1', 'A')]);
+    assert.deepEqual(s.drainWorker('A', 2), []);
+    assert.deepEqual(s.submit('r2', 'm', 3), [dispatch('r2', 'B')], 'A is the less busy one but is draining');
+    assert.deepEqual(s.submit('r3', 'm', 4), [], 'B is full, A is draining: queue');
+    assert.deepEqual(s.complete('r1', 'A', 5), [], 'A freed a slot but must not pull from the queue');
+    assert.equal(s.queueDepth, 1);
+    assert.deepEqual(s.complete('r2', 'B', 6), [dispatch('r3', 'B')]);
+  });
+
+  it('a full worker (inFlight == maxConcurrent) gets nothing', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 2), 0);
+    assert.deepEqual(s.submit('r1', 'm', 1), [dispatch('r1', 'A')]);
+    assert.deepEqual(s.submit('r2', 'm', 1), [dispatch('r2', 'A')]);
+    assert.deepEqual(s.submit('r3', 'm', 1), []);
+    assert.equal(s.queueDepth, 1);
+    assert.equal(s.workerList()[0]!.inFlight, 2);
+  });
+});
+
+// ---------- selection ----------
+
+describe('selection', () => {
+  it('picks the lowest utilisation: A 1/4 busy beats B 1/2 busy (even though B is due by round-robin)', () => {
+    const s = make();
+    s.registerWorker(worker('B', ['m'], 2), 0);
+    s.registerWorker(worker('A', ['m'], 4), 0);
+    assert.deepEqual(s.submit('r1', 'm', 1), [dispatch('r1', 'B')]);
+    assert.deepEqual(s.submit('r2', 'm', 1), [dispatch('r2', 'A')]);
+    // A: 1/4, B: 1/2. Equal in-flight counts, B dispatched to longer ago, yet A is less utilised.
+    assert.deepEqual(s.submit('r3', 'm', 1), [dispatch('r3', 'A')]);
+  });
+
+  it('compares utilisation, not in-flight counts: A 2/8 beats B 1/2', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 8), 0);
+    s.registerWorker(worker('B', ['m'], 2), 0);
+    assert.deepEqual(targets([...s.submit('r1', 'm', 1), ...s.submit('r2', 'm', 1), ...s.submit('r3', 'm', 1)]), ['r1>A', 'r2>B', 'r3>A']);
+    assert.deepEqual(s.submit('r4', 'm', 1), [dispatch('r4', 'A')]);
+  });
+
+  it('two equal idle workers, four requests: 2 and 2, alternating', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 4), 0);
+    s.registerWorker(worker('B', ['m'], 4), 0);
+    const cmds = ['r1', 'r2', 'r3', 'r4'].flatMap((id) => s.submit(id, 'm', 1));
+    assert.deepEqual(targets(cmds), ['r1>A', 'r2>B', 'r3>A', 'r4>B']);
+  });
+
+  it('ties are broken round-robin even when every request completes before the next (always both idle)', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 4), 0);
+    s.registerWorker(worker('B', ['m'], 4), 0);
+    const seen: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const [c] = s.submit(`r${i}`, 'm', i);
+      assert.ok(c?.type === 'dispatch', `expected a dispatch, got ${JSON.stringify(c)}`);
+      seen.push(c.workerId);
+      s.complete(`r${i}`, c.workerId, i);
+    }
+    assert.deepEqual(seen, ['A', 'B', 'A', 'B', 'A', 'B']);
+  });
+
+  it('round-robin spans exact and wildcard workers', () => {
+    const s = make();
+    s.registerWorker(worker('E', ['m'], 1), 0);
+    s.registerWorker(worker('W', ['*'], 1), 0);
+    const a = s.submit('r1', 'm', 1);
+    s.complete('r1', 'E', 2);
+    const b = s.submit('r2', 'm', 3);
+    assert.deepEqual(targets([...a, ...b]), ['r1>E', 'r2>W']);
+  });
+});
+
+// ---------- queue ----------
+
+describe('queue', () => {
+  it('waits when no worker is eligible and is dispatched on complete()', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r1', 'm', 1);
+    assert.deepEqual(s.submit('r2', 'm', 2), []);
+    assert.equal(s.requestState('r2'), 'queued');
+    assert.equal(s.workerOf('r2'), undefined);
+    assert.equal(s.queueDepth, 1);
+    assert.deepEqual(s.complete('r1', 'A', 3), [dispatch('r2', 'A')]);
+    assert.equal(s.requestState('r2'), 'running');
+    assert.equal(s.queueDepth, 0);
+  });
+
+  it('is FIFO among requests for the same model', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r1', 'm', 1);
+    for (const id of ['r2', 'r3', 'r4', 'r5']) assert.deepEqual(s.submit(id, 'm', 2), []);
+    const order: string[] = [];
+    let running = 'r1';
+    for (let t = 3; t < 7; t++) {
+      const [c, ...rest] = s.complete(running, 'A', t);
+      assert.equal(rest.length, 0);
+      assert.ok(c?.type === 'dispatch', `expected a dispatch, got ${JSON.stringify(c)}`);
+      order.push(c.requestId);
+      running = c.requestId;
+    }
+    assert.deepEqual(order, ['r2', 'r3', 'r4', 'r5']);
+  });
+
+  it('has no head-of-line blocking: a waiting request for busy X does not hold up model Y', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['X'], 1), 0);
+    s.registerWorker(worker('B', ['Y'], 1), 0);
+    s.submit('x1', 'X', 1);
+    assert.deepEqual(s.submit('x2', 'X', 2), []);
+    assert.deepEqual(s.submit('y1', 'Y', 3), [dispatch('y1', 'B')]);
+    assert.equal(s.requestState('x2'), 'queued');
+  });
+
+  it('no head-of-line blocking on one worker serving two models either', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['X'], 1), 0);
+    s.registerWorker(worker('AB', ['X', 'Y'], 1), 0);
+    s.submit('x1', 'X', 1);
+    s.submit('x2', 'X', 1); // → AB
+    assert.deepEqual(s.submit('x3', 'X', 2), []);
+    assert.deepEqual(s.submit('y1', 'Y', 3), []);
+    // A frees a slot: only X is its business.
+    assert.deepEqual(s.complete('x1', 'A', 4), [dispatch('x3', 'A')]);
+    // AB frees a slot: y1 is the only waiting request it can serve.
+    assert.deepEqual(s.complete('x2', 'AB', 5), [dispatch('y1', 'AB')]);
+  });
+
+  it('a wildcard worker freeing a slot takes the oldest waiting request across models', () => {
+    const s = make();
+    s.registerWorker(worker('W', ['*'], 1), 0);
+    s.submit('w0', 'Z', 1); // W busy
+    s.registerWorker(worker('A', ['X'], 1), 0);
+    s.registerWorker(worker('B', ['Y'], 1), 0);
+    assert.deepEqual(s.submit('x1', 'X', 2), [dispatch('x1', 'A')]);
+    assert.deepEqual(s.submit('y1', 'Y', 2), [dispatch('y1', 'B')]);
+    s.submit('x2', 'X', 3); // queue X created first
+    s.submit('y3', 'Y', 4);
+    s.submit('x4', 'X', 5);
+    assert.deepEqual(s.complete('x1', 'A', 6), [dispatch('x2', 'A')]);
+    // Waiting now: y3 (older) and x4 (newer, in the queue that was created first).
+    assert.deepEqual(s.complete('w0', 'W', 7), [dispatch('y3', 'W')]);
+    assert.deepEqual(s.complete('y3', 'W', 8), [dispatch('x4', 'W')]);
+  });
+
+  it("maxQueueLen bounds the queue: the next one fails with 'queue_full'", () => {
+    const s = make({ maxQueueLen: 2 });
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.registerWorker(worker('B', ['n'], 1), 0);
+    s.submit('r1', 'm', 1);
+    assert.deepEqual(s.submit('r2', 'm', 1), []);
+    assert.deepEqual(s.submit('r3', 'm', 1), []);
+    expectFail(s.submit('r4', 'm', 1), 'r4', 'queue_full');
+    assert.equal(s.queueDepth, 2);
+    assert.equal(s.requestState('r4'), undefined);
+    // A request that needs no queue is still served.
+    assert.deepEqual(s.submit('n1', 'n', 1), [dispatch('n1', 'B')]);
+    // Room again once the queue moves.
+    s.complete('r1', 'A', 2);
+    assert.deepEqual(s.submit('r5', 'm', 3), []);
+    assert.equal(s.queueDepth, 2);
+  });
+
+  it('maxQueueLen 0 means unlimited', () => {
+    const s = make({ maxQueueLen: 0 });
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r0', 'm', 0);
+    for (let i = 1; i <= 500; i++) assert.deepEqual(s.submit(`r${i}`, 'm', i), []);
+    assert.equal(s.queueDepth, 500);
+  });
+});
+
+// ---------- dispatch as soon as capacity appears ----------
+
+describe('dispatch at once when capacity appears', () => {
+  it('registerWorker() takes waiting requests', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r1', 'm', 1);
+    s.submit('r2', 'm', 2);
+    s.submit('r3', 'm', 3);
+    assert.deepEqual(s.registerWorker(worker('B', ['m'], 2), 4), [dispatch('r2', 'B'), dispatch('r3', 'B')]);
+    assert.equal(s.queueDepth, 0);
+  });
+
+  it('updateModels() adding a model takes waiting requests for it', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.registerWorker(worker('B', ['other'], 1), 0);
+    s.submit('r1', 'm', 1);
+    s.submit('r2', 'm', 2);
+    assert.deepEqual(s.updateModels('B', ['other', 'm'], 3), [dispatch('r2', 'B')]);
+    assert.deepEqual(s.models(), ['m', 'other']);
+  });
+
+  it('updateModels() removing a model stops routing it there', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m', 'n'], 2), 0);
+    s.updateModels('A', ['n'], 1);
+    expectFail(s.submit('r1', 'm', 2), 'r1', 'model_not_found');
+    assert.deepEqual(s.submit('r2', 'n', 2), [dispatch('r2', 'A')]);
+  });
+
+  it('a requeue (worker lost) is dispatched at once to another eligible worker', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.registerWorker(worker('B', ['m'], 2), 0);
+    assert.deepEqual(s.submit('r1', 'm', 1), [dispatch('r1', 'A')]);
+    assert.deepEqual(s.submit('r2', 'm', 1), [dispatch('r2', 'B')]);
+    assert.deepEqual(s.workerLost('A', 2), [dispatch('r1', 'B')]);
+    assert.equal(s.workerOf('r1'), 'B');
+    assert.equal(s.hasWorker('A'), false);
+  });
+
+  it('cancel of a running request on a base worker frees the slot at once', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r1', 'm', 1);
+    s.submit('r2', 'm', 2);
+    assert.deepEqual(s.cancel('r1', 'client_disconnect', 3), [
+      { type: 'cancel', requestId: 'r1', workerId: 'A', reason: 'client_disconnect' },
+      dispatch('r2', 'A'),
+    ]);
+    assert.equal(s.requestState('r1'), undefined);
+    assert.deepEqual(s.complete('r1', 'A', 4), [], 'a late completion of the cancelled request does nothing');
+    assert.equal(s.requestState('r2'), 'running');
+  });
+
+  it('with cancelAck the slot is held until complete() confirms', () => {
+    const s = make({ cancelGraceMs: 500 });
+    s.registerWorker(worker('A', ['m'], 1, true), 0);
+    s.submit('r1', 'm', 1);
+    s.submit('r2', 'm', 2);
+    assert.deepEqual(s.cancel('r1', 'client_disconnect', 10), [{ type: 'cancel', requestId: 'r1', workerId: 'A', reason: 'client_disconnect' }]);
+    assert.equal(s.requestState('r1'), 'cancelling');
+    assert.equal(s.queueDepth, 1);
+    assert.deepEqual(s.cancel('r1', 'client_disconnect', 11), [], 'a second cancel is a no-op');
+    assert.deepEqual(s.tick(100), []);
+    assert.deepEqual(s.complete('r1', 'A', 200), [dispatch('r2', 'A')]);
+    assert.deepEqual(s.tick(10_000), [], 'the grace deadline of a confirmed cancel is stale');
+    assert.equal(s.requestState('r2'), 'running');
+  });
+
+  it('with cancelAck and no confirmation the slot frees at the cancelGraceMs deadline via tick()', () => {
+    const s = make({ cancelGraceMs: 500 });
+    s.registerWorker(worker('A', ['m'], 1, true), 0);
+    s.submit('r1', 'm', 1);
+    s.submit('r2', 'm', 2);
+    s.cancel('r1', 'client_disconnect', 100);
+    assert.equal(s.nextDeadline(), 600);
+    assert.deepEqual(s.tick(599), []);
+    assert.equal(s.requestState('r1'), 'cancelling');
+    assert.deepEqual(s.tick(600), [dispatch('r2', 'A')]);
+    assert.equal(s.requestState('r1'), undefined);
+    assert.equal(s.ownership('A', 'r1'), 'late');
+  });
+});
+
+// ---------- unknown model ----------
+
+describe('unknown model', () => {
+  it("fails at once with 'model_not_found', naming the model and listing the available ones", () => {
+    const s = make();
+    s.registerWorker(worker('A', ['llama-3', 'qwen'], 1), 0);
+    s.registerWorker(worker('B', ['gemma'], 1), 0);
+    const msg = expectFail(s.submit('r1', 'gpt-9', 1), 'r1', 'model_not_found');
+    assert.match(msg, /gpt-9/);
+    assert.match(msg, /gemma, llama-3, qwen/);
+    assert.equal(s.requestState('r1'), undefined);
+    assert.equal(s.queueDepth, 0);
+  });
+
+  it('says that no worker is connected when there is none', () => {
+    const s = make();
+    const msg = expectFail(s.submit('r1', 'gpt-9', 1), 'r1', 'model_not_found');
+    assert.match(msg, /gpt-9/);
+    assert.match(msg, /none/);
+  });
+});
+
+// ---------- queue timeout ----------
+
+describe('queue timeout', () => {
+  it("fails a waiting request with 'queue_timeout' at the deadline, and never dispatches it afterwards", () => {
+    const s = make({ queueTimeoutMs: 1000 });
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r1', 'm', 0);
+    s.submit('r2', 'm', 100);
+    assert.equal(s.nextDeadline(), 1100);
+    assert.deepEqual(s.tick(1099), []);
+    assert.equal(s.requestState('r2'), 'queued');
+    const msg = expectFail(s.tick(1100), 'r2', 'queue_timeout');
+    assert.match(msg, /'m'/);
+    assert.equal(s.queueDepth, 0);
+    assert.equal(s.requestState('r2'), undefined);
+    assert.deepEqual(s.registerWorker(worker('B', ['m'], 1), 1200), [], 'a worker registering after the timeout');
+    assert.deepEqual(s.complete('r1', 'A', 1300), []);
+    assert.deepEqual(s.tick(5000), []);
+  });
+
+  it('fires late ticks too (tick after the deadline), and a dispatched request is not timed out', () => {
+    const s = make({ queueTimeoutMs: 1000 });
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r1', 'm', 0);
+    s.submit('r2', 'm', 0);
+    s.submit('r3', 'm', 500);
+    assert.deepEqual(s.complete('r1', 'A', 900), [dispatch('r2', 'A')]);
+    // r2's queue deadline (1000) is stale now; r3's (1500) is not.
+    expectFail(s.tick(9999), 'r3', 'queue_timeout');
+    assert.equal(s.requestState('r2'), 'running');
+  });
+
+  it('a requeued request gets a fresh queue deadline: the stale one from its first wait does not fire', () => {
+    const s = make({ queueTimeoutMs: 1000 });
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r0', 'm', 0);
+    s.submit('r1', 'm', 0); // queued, deadline 1000
+    assert.deepEqual(s.complete('r0', 'A', 500), [dispatch('r1', 'A')]);
+    s.registerWorker(worker('B', ['m'], 1), 600);
+    s.submit('r2', 'm', 600); // B busy
+    assert.deepEqual(s.workerLost('A', 900), [], 'r1 requeued, nobody free');
+    assert.deepEqual(s.tick(1000), [], 'deadline of the first wait is stale');
+    assert.equal(s.requestState('r1'), 'queued');
+    expectFail(s.tick(1900), 'r1', 'queue_timeout');
+  });
+
+  it('queueTimeoutMs 0 means no queue timeout', () => {
+    const s = make({ queueTimeoutMs: 0 });
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r1', 'm', 0);
+    s.submit('r2', 'm', 0);
+    assert.deepEqual(s.tick(100 * HOUR), []);
+    assert.equal(s.requestState('r2'), 'queued');
+  });
+
+  it('nextDeadline() reports the earliest deadline of any kind', () => {
+    const s = make({ queueTimeoutMs: 1000, requestTimeoutMs: 5000, heartbeatIntervalMs: 3000, heartbeatTimeoutMs: 9000 });
+    assert.equal(s.nextDeadline(), undefined);
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    assert.equal(s.nextDeadline(), 3000, 'first ping');
+    s.submit('r1', 'm', 10);
+    assert.equal(s.nextDeadline(), 3000);
+    s.submit('r2', 'm', 20);
+    assert.equal(s.nextDeadline(), 1020, 'queue deadline of r2');
+  });
+});
+
+// ---------- request timeout ----------
+
+describe('request timeout', () => {
+  it("a running request silent for requestTimeoutMs is cancelled ('timeout') and failed ('request_timeout')", () => {
+    const s = make({ requestTimeoutMs: 5000 });
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r1', 'm', 1000);
+    s.submit('r2', 'm', 1000);
+    assert.equal(s.nextDeadline(), 6000);
+    assert.deepEqual(s.tick(5999), []);
+    const cmds = s.tick(6000);
+    assert.deepEqual(cmds.slice(0, 1), [{ type: 'cancel', requestId: 'r1', workerId: 'A', reason: 'timeout' }]);
+    assert.equal(cmds[1]?.type, 'fail');
+    assert.ok(cmds[1]?.type === 'fail', JSON.stringify(cmds));
+    assert.equal(cmds[1].requestId, 'r1');
+    assert.equal(cmds[1].code, 'request_timeout');
+    assert.deepEqual(cmds.slice(2), [dispatch('r2', 'A')], 'the slot of a base worker frees at once');
+    assert.equal(s.requestState('r1'), undefined);
+  });
+
+  it('touch() pushes the idle deadline forward: a stream that keeps sending is never timed out', () => {
+    const s = make({ requestTimeoutMs: 5000 });
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r1', 'm', 0);
+    s.markStarted('r1');
+    for (let t = 1000; t <= 120_000; t += 1000) {
+      s.touch('r1', t);
+      assert.deepEqual(s.tick(t), [], `timed out at ${t} despite chunks`);
+    }
+    assert.equal(s.requestState('r1'), 'running');
+    // The stream goes quiet after its last chunk at 120 s.
+    assert.deepEqual(s.tick(124_999), []);
+    const cmds = s.tick(125_000);
+    assert.deepEqual(
+      cmds.map((c) => (c.type === 'fail' ? c.code : c.type)),
+      ['cancel', 'request_timeout'],
+    );
+  });
+
+  it('touches between ticks count too (the deadline is re-armed from the last touch)', () => {
+    const s = make({ requestTimeoutMs: 5000 });
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r1', 'm', 0);
+    s.touch('r1', 4000);
+    assert.deepEqual(s.tick(5000), []);
+    assert.equal(s.nextDeadline(), 9000);
+    assert.deepEqual(s.tick(8999), []);
+    assert.equal(only(s.tick(9000), 'fail')[0]?.code, 'request_timeout');
+  });
+
+  it('on a cancelAck worker a timed-out request holds its slot until the grace deadline', () => {
+    const s = make({ requestTimeoutMs: 5000, cancelGraceMs: 500 });
+    s.registerWorker(worker('A', ['m'], 1, true), 0);
+    s.submit('r1', 'm', 0);
+    s.submit('r2', 'm', 0);
+    const cmds = s.tick(5000);
+    assert.deepEqual(only(cmds, 'dispatch'), []);
+    assert.equal(only(cmds, 'fail')[0]?.code, 'request_timeout');
+    assert.equal(s.requestState('r1'), 'cancelling');
+    assert.deepEqual(s.tick(5499), []);
+    assert.deepEqual(s.tick(5500), [dispatch('r2', 'A')]);
+  });
+
+  it('requestTimeoutMs 0 means none', () => {
+    const s = make({ requestTimeoutMs: 0 });
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r1', 'm', 0);
+    assert.deepEqual(s.tick(100 * HOUR), []);
+    assert.equal(s.requestState('r1'), 'running');
+  });
+});
+
+// ---------- cancel of a queued request ----------
+
+describe('cancel of a queued request', () => {
+  it('removes it: queueDepth drops and it is never dispatched later', () => {
+    const s = make({ queueTimeoutMs: 1000 });
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r1', 'm', 0);
+    s.submit('r2', 'm', 0);
+    s.submit('r3', 'm', 0);
+    assert.equal(s.queueDepth, 2);
+    assert.deepEqual(s.cancel('r2', 'client_disconnect', 10), []);
+    assert.equal(s.queueDepth, 1);
+    assert.equal(s.requestState('r2'), undefined);
+    assert.deepEqual(s.complete('r1', 'A', 20), [dispatch('r3', 'A')], 'r2 is skipped');
+    assert.deepEqual(s.complete('r3', 'A', 30), []);
+    assert.deepEqual(s.tick(5000), [], 'no queue_timeout for a cancelled request');
+  });
+
+  it('cancelling the only queued request drops its queue, and a new one queues normally', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r1', 'm', 0);
+    s.submit('r2', 'm', 0);
+    s.cancel('r2', 'client_disconnect', 1);
+    assert.equal(s.queueDepth, 0);
+    assert.deepEqual(s.submit('r3', 'm', 2), []);
+    assert.deepEqual(s.complete('r1', 'A', 3), [dispatch('r3', 'A')]);
+  });
+
+  it('cancel of an unknown id is a no-op', () => {
+    const s = make();
+    assert.deepEqual(s.cancel('nope', 'client_disconnect', 0), []);
+  });
+});
+
+// ---------- worker lost ----------
+
+describe('workerLost', () => {
+  it('requeues a not-started request at the front, ahead of fresh queued requests', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.registerWorker(worker('B', ['m'], 1), 0);
+    s.submit('r1', 'm', 1); // A
+    s.submit('r2', 'm', 1); // B
+    s.submit('r3', 'm', 2); // queued
+    s.submit('r4', 'm', 3); // queued
+    assert.deepEqual(s.workerLost('A', 4), [], 'B is full: r1 waits');
+    assert.equal(s.requestState('r1'), 'queued');
+    assert.equal(s.queueDepth, 3);
+    assert.deepEqual(s.complete('r2', 'B', 5), [dispatch('r1', 'B')]);
+    assert.deepEqual(s.complete('r1', 'B', 6), [dispatch('r3', 'B')]);
+  });
+
+  it('a requeued request goes ahead of an older fresh request (wildcard worker choosing across models)', () => {
+    const s = make();
+    s.registerWorker(worker('W', ['*'], 1), 0);
+    s.submit('w0', 'Z', 0); // W busy
+    s.registerWorker(worker('A', ['X'], 1), 0);
+    s.submit('a0', 'X', 1); // A busy
+    s.submit('x1', 'X', 2); // queued fresh, older
+    s.registerWorker(worker('B', ['Y'], 1), 3);
+    assert.deepEqual(s.submit('y2', 'Y', 4), [dispatch('y2', 'B')]);
+    assert.deepEqual(s.workerLost('B', 5), []);
+    assert.equal(s.requestState('y2'), 'queued');
+    assert.deepEqual(s.complete('w0', 'W', 6), [dispatch('y2', 'W')], 'the requeued one goes first');
+    assert.deepEqual(s.complete('y2', 'W', 7), [dispatch('x1', 'W')]);
+  });
+
+  it("a started request fails with 'worker_lost' and is never dispatched again", () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.registerWorker(worker('B', ['m'], 1), 0);
+    s.submit('r1', 'm', 1); // A
+    s.markStarted('r1');
+    const msg = expectFail(s.workerLost('A', 2), 'r1', 'worker_lost');
+    assert.match(msg, /name-A/);
+    assert.equal(s.requestState('r1'), undefined);
+    assert.deepEqual(s.submit('r2', 'm', 3), [dispatch('r2', 'B')], 'B was left idle; r1 did not go there');
+  });
+
+  it('mixes both: started fails, not started moves on', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 2), 0);
+    s.submit('r1', 'm', 1);
+    s.submit('r2', 'm', 1);
+    s.markStarted('r2');
+    s.registerWorker(worker('B', ['m'], 2), 2);
+    const cmds = s.workerLost('A', 3);
+    assert.deepEqual(only(cmds, 'dispatch'), [dispatch('r1', 'B')]);
+    assert.deepEqual(
+      only(cmds, 'fail').map((c) => [c.requestId, c.code]),
+      [['r2', 'worker_lost']],
+    );
+  });
+
+  it("after maxRequeues (3) requeues, the 4th loss fails with 'requeue_exhausted'", () => {
+    const s = make({ maxRequeues: 3 });
+    let dispatches = 0;
+    for (let i = 1; i <= 3; i++) {
+      const cmds = s.registerWorker(worker(`W${i}`, ['m'], 1), i * 10);
+      if (i === 1) {
+        assert.deepEqual(cmds, []);
+        assert.deepEqual(s.submit('r1', 'm', 10), [dispatch('r1', 'W1')]);
+      } else assert.deepEqual(cmds, [dispatch('r1', `W${i}`)]);
+      dispatches++;
+      assert.deepEqual(s.workerLost(`W${i}`, i * 10 + 5), [], `loss ${i} requeues`);
+      assert.equal(s.requestState('r1'), 'queued');
+    }
+    assert.deepEqual(s.registerWorker(worker('W4', ['m'], 1), 40), [dispatch('r1', 'W4')]);
+    dispatches++;
+    expectFail(s.workerLost('W4', 45), 'r1', 'requeue_exhausted');
+    assert.equal(dispatches, 4);
+    assert.equal(s.requestState('r1'), undefined);
+    assert.equal(s.queueDepth, 0);
+  });
+
+  it('a cancelling request on a lost worker is simply dropped', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1, true), 0);
+    s.registerWorker(worker('B', ['m'], 1), 0);
+    s.submit('r1', 'm', 1); // A
+    s.cancel('r1', 'client_disconnect', 2);
+    assert.deepEqual(s.workerLost('A', 3), []);
+    assert.equal(s.requestState('r1'), undefined);
+    assert.deepEqual(s.submit('r2', 'm', 4), [dispatch('r2', 'B')]);
+  });
+});
+
+// ---------- requestFailed ----------
+
+describe('requestFailed', () => {
+  it('retryable: requeued elsewhere at once, and the refusing worker is skipped until it reports free load', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 2), 0);
+    s.registerWorker(worker('B', ['m'], 1), 0);
+    assert.deepEqual(s.submit('r1', 'm', 1), [dispatch('r1', 'A')]);
+    assert.deepEqual(s.requestFailed('r1', 'A', true, 'busy', 2), [dispatch('r1', 'B')]);
+    assert.equal(s.ownership('A', 'r1'), 'late');
+    // A is idle (0/2) but saturated: the next request waits.
+    assert.deepEqual(s.submit('r2', 'm', 3), []);
+    assert.deepEqual(s.workerLoad('A', 2, 4), [], 'load == maxConcurrent: still full');
+    assert.deepEqual(s.workerLoad('A', 1, 5), [dispatch('r2', 'A')]);
+  });
+
+  it('retryable: saturation ends when the worker completes a request', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 2), 0);
+    s.registerWorker(worker('B', ['m'], 1), 0);
+    assert.deepEqual(
+      targets([...s.submit('r1', 'm', 1), ...s.submit('r2', 'm', 1), ...s.submit('r3', 'm', 1)]),
+      ['r1>A', 'r2>B', 'r3>A'],
+    );
+    assert.deepEqual(s.requestFailed('r3', 'A', true, 'busy', 2), [], 'B full, A saturated');
+    assert.equal(s.requestState('r3'), 'queued');
+    assert.deepEqual(s.submit('r4', 'm', 3), [], 'A has a free slot but is saturated');
+    assert.deepEqual(s.complete('r1', 'A', 4), [dispatch('r3', 'A'), dispatch('r4', 'A')]);
+  });
+
+  it("not retryable: fails with 'backend_error' and frees the slot", () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r1', 'm', 1);
+    s.submit('r2', 'm', 2);
+    const cmds = s.requestFailed('r1', 'A', false, 'CUDA out of memory', 3);
+    assert.deepEqual(cmds, [{ type: 'fail', requestId: 'r1', code: 'backend_error', message: 'CUDA out of memory' }, dispatch('r2', 'A')]);
+  });
+
+  it("retryable after the first byte is not retried: 'backend_error'", () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.registerWorker(worker('B', ['m'], 1), 0);
+    s.submit('r1', 'm', 1);
+    s.markStarted('r1');
+    expectFail(s.requestFailed('r1', 'A', true, 'boom', 2), 'r1', 'backend_error');
+    assert.deepEqual(s.submit('r2', 'm', 3), [dispatch('r2', 'B')]);
+    assert.deepEqual(s.submit('r3', 'm', 3), [dispatch('r3', 'A')], 'A was not marked saturated');
+  });
+
+  it('from a worker that does not own the request is ignored', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.registerWorker(worker('B', ['m'], 1), 0);
+    s.submit('r1', 'm', 1);
+    assert.deepEqual(s.requestFailed('r1', 'B', false, 'x', 2), []);
+    assert.equal(s.workerOf('r1'), 'A');
+  });
+});
+
+// ---------- heartbeat ----------
+
+describe('heartbeat', () => {
+  it('pings every heartbeatIntervalMs', () => {
+    const s = make({ heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 3000 });
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    assert.deepEqual(s.tick(999), []);
+    assert.deepEqual(s.tick(1000), [{ type: 'ping', workerId: 'A' }]);
+    s.workerSeen('A', 1000);
+    assert.deepEqual(s.tick(1999), []);
+    assert.deepEqual(s.tick(2000), [{ type: 'ping', workerId: 'A' }]);
+  });
+
+  it('a silent worker is closed after heartbeatTimeoutMs and its requests requeued', () => {
+    const s = make({ heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 3000 });
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r1', 'm', 10); // A
+    s.registerWorker(worker('B', ['m'], 1), 500);
+    s.workerSeen('B', 2900);
+    const before = s.tick(2999);
+    assert.deepEqual(only(before, 'close_worker'), []);
+    const cmds = s.tick(3000);
+    const closes = only(cmds, 'close_worker');
+    assert.equal(closes.length, 1);
+    assert.equal(closes[0]!.workerId, 'A');
+    assert.match(closes[0]!.reason, /heartbeat/);
+    assert.deepEqual(only(cmds, 'dispatch'), [dispatch('r1', 'B')]);
+    assert.equal(s.hasWorker('A'), false);
+    assert.equal(s.hasWorker('B'), true);
+    assert.equal(s.workerCount, 1);
+  });
+
+  it('workerSeen keeps a worker alive indefinitely', () => {
+    const s = make({ heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 3000 });
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    let pings = 0;
+    for (let t = 500; t <= 100_000; t += 500) {
+      s.workerSeen('A', t);
+      const cmds = s.tick(t);
+      assert.deepEqual(only(cmds, 'close_worker'), [], `closed at ${t}`);
+      pings += only(cmds, 'ping').length;
+    }
+    assert.equal(pings, 100);
+    assert.equal(s.hasWorker('A'), true);
+    // Then it goes quiet.
+    const cmds = s.tick(103_000);
+    assert.equal(only(cmds, 'close_worker').length, 1);
+  });
+
+  it('stops pinging a worker that is gone', () => {
+    const s = make({ heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 3000 });
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.workerLost('A', 10);
+    assert.deepEqual(s.tick(10_000), []);
+  });
+});
+
+// ---------- drain ----------
+
+describe('drain', () => {
+  it("at the drain deadline: close_worker, cancel 'graceful_shutdown' for running requests, then like a lost worker", () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 2), 0);
+    s.submit('r1', 'm', 1);
+    s.submit('r2', 'm', 1);
+    s.markStarted('r1');
+    s.registerWorker(worker('B', ['m'], 1), 2);
+    assert.deepEqual(s.drainWorker('A', 100, 5000), []);
+    assert.deepEqual(s.drainWorker('A', 101, 1), [], 'draining twice is a no-op');
+    assert.equal(s.nextDeadline(), 5100);
+    assert.deepEqual(s.tick(5099), []);
+    const cmds = s.tick(5100);
+    const close = only(cmds, 'close_worker');
+    assert.equal(close.length, 1);
+    assert.equal(close[0]!.workerId, 'A');
+    assert.deepEqual(
+      only(cmds, 'cancel').map((c) => [c.requestId, c.workerId, c.reason]),
+      [
+        ['r1', 'A', 'graceful_shutdown'],
+        ['r2', 'A', 'graceful_shutdown'],
+      ],
+    );
+    assert.deepEqual(only(cmds, 'fail').map((c) => [c.requestId, c.code]), [['r1', 'worker_lost']]);
+    // r2 had not started: it is retried on B rather than failed.
+    assert.deepEqual(only(cmds, 'dispatch'), [dispatch('r2', 'B')]);
+    assert.equal(s.hasWorker('A'), false);
+  });
+
+  it('isDrained() once in-flight is empty; a drain without timeout never closes the worker', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 2), 0);
+    s.submit('r1', 'm', 1);
+    s.registerWorker(worker('I', ['other'], 1), 0);
+    assert.equal(s.isDrained('I'), false, 'an idle worker that is not draining is not drained');
+    assert.equal(s.isDrained('A'), false, 'not draining yet');
+    s.drainWorker('A', 2);
+    assert.equal(s.isDrained('A'), false, 'r1 in flight');
+    assert.equal(s.workerList()[0]!.draining, true);
+    assert.deepEqual(s.submit('r2', 'm', 3), [], 'nothing new for a draining worker');
+    assert.deepEqual(s.complete('r1', 'A', 4), []);
+    assert.equal(s.isDrained('A'), true);
+    assert.deepEqual(only(s.tick(100 * HOUR), 'close_worker'), []);
+    assert.equal(s.isDrained('nope'), false);
+  });
+
+  it('a drain deadline is moot once the worker left', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.drainWorker('A', 0, 1000);
+    s.workerLost('A', 500);
+    assert.deepEqual(s.tick(1000), []);
+  });
+});
+
+// ---------- ownership ----------
+
+describe('ownership', () => {
+  it("'active' for its running request, 'late' once finished, 'foreign' for others' requests and unknown ids", () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 2), 0);
+    s.registerWorker(worker('B', ['m'], 2), 0);
+    s.submit('r1', 'm', 1); // A
+    s.submit('r2', 'm', 1); // B
+    assert.equal(s.ownership('A', 'r1'), 'active');
+    assert.equal(s.ownership('B', 'r1'), 'foreign');
+    assert.equal(s.ownership('A', 'r2'), 'foreign');
+    assert.equal(s.ownership('A', 'nope'), 'foreign');
+    assert.equal(s.ownership('ghost', 'r1'), 'foreign');
+    s.complete('r1', 'A', 2);
+    assert.equal(s.ownership('A', 'r1'), 'late');
+    assert.equal(s.ownership('B', 'r1'), 'foreign');
+    s.cancel('r2', 'client_disconnect', 3);
+    assert.equal(s.ownership('B', 'r2'), 'late', 'cancelled on a base worker');
+  });
+
+  it("'late' while a cancel-ack worker is still confirming the cancel", () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1, true), 0);
+    s.submit('r1', 'm', 1);
+    s.cancel('r1', 'client_disconnect', 2);
+    assert.equal(s.ownership('A', 'r1'), 'late');
+  });
+
+  it("'late' for the worker a request was moved away from", () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.registerWorker(worker('B', ['m'], 1), 0);
+    s.submit('r1', 'm', 1); // A
+    s.requestFailed('r1', 'A', true, 'busy', 2); // → B
+    assert.equal(s.ownership('A', 'r1'), 'late');
+    assert.equal(s.ownership('B', 'r1'), 'active');
+  });
+});
+
+// ---------- shutdown ----------
+
+describe('stopAccepting', () => {
+  it("fails queued requests with 'shutting_down' and refuses new submits, leaving running ones alone", () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r1', 'm', 1);
+    s.submit('r2', 'm', 2);
+    s.submit('r3', 'm', 3);
+    const cmds = s.stopAccepting();
+    assert.deepEqual(
+      cmds.map((c) => (c.type === 'fail' ? [c.requestId, c.code] : c.type)),
+      [
+        ['r2', 'shutting_down'],
+        ['r3', 'shutting_down'],
+      ],
+    );
+    assert.equal(s.queueDepth, 0);
+    assert.equal(s.requestState('r1'), 'running');
+    expectFail(s.submit('r4', 'm', 4), 'r4', 'shutting_down');
+    assert.equal(s.requestState('r4'), undefined);
+    assert.deepEqual(s.complete('r1', 'A', 5), []);
+    assert.equal(s.inFlightCount, 0);
+  });
+});
+
+// ---------- property-style random test ----------
+
+/** mulberry32: a tiny seeded PRNG so a failure reproduces. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Outcome = 'completed' | 'failed' | 'cancelled';
+
+/**
+ * Drives the scheduler with random events and keeps its own model of where each request runs, built
+ * only from the commands that came out. It asserts safety on every command and liveness at the end.
+ */
+function randomRun(seed: number, steps: number): void {
+  const rnd = prng(seed);
+  const pick = <T>(xs: readonly T[]): T | undefined => (xs.length ? xs[Math.floor(rnd() * xs.length)] : undefined);
+  const raw = new Scheduler({
+    maxQueueLen: 12,
+    queueTimeoutMs: 3000,
+    requestTimeoutMs: 4000,
+    heartbeatIntervalMs: 1000,
+    heartbeatTimeoutMs: 3000,
+    maxRequeues: 3,
+    cancelGraceMs: 500,
+  });
+  const s = checked(raw); // events go through the invariant check; the harness's own look-ups use `raw`
+  const MODELS = ['a', 'b', 'c'];
+  const specs = new Map<string, WorkerSpec>(); // connected workers, as far as the harness knows
+  const seenProb = new Map<string, number>(); // some workers go (nearly) silent and hit the heartbeat timeout
+  const draining = new Set<string>();
+  /** request → worker holding its slot (running, or cancelling on a cancel-ack worker). */
+  const slot = new Map<string, string>();
+  const outcome = new Map<string, Outcome>();
+  const started = new Set<string>();
+  const submitted: string[] = [];
+  const pending = new Set<string>(); // submitted and not yet gone from the scheduler
+  const dispatchCount = new Map<string, number>();
+  let now = 0;
+  let nextReq = 0;
+  let nextWorker = 0;
+
+  const ctx = (): string => `seed ${seed}, t=${now}`;
+  const end = (id: string, o: Outcome): void => {
+    assert.equal(outcome.get(id), undefined, `${id} ended twice (${outcome.get(id)} then ${o}) ${ctx()}`);
+    outcome.set(id, o);
+  };
+  const dropWorker = (w: string): void => {
+    specs.delete(w);
+    draining.delete(w);
+    for (const [r, ww] of slot) if (ww === w) slot.delete(r);
+  };
+  const apply = (cmds: Command[]): void => {
+    const heldBefore = new Map(slot); // a drain deadline emits close_worker before its cancels
+    for (const c of cmds) {
+      switch (c.type) {
+        case 'dispatch': {
+          const spec = specs.get(c.workerId);
+          assert.ok(spec, `dispatch ${c.requestId} to unknown worker ${c.workerId} ${ctx()}`);
+          assert.ok(!draining.has(c.workerId), `dispatch to draining ${c.workerId} ${ctx()}`);
+          assert.equal(outcome.get(c.requestId), undefined, `dispatch of ended ${c.requestId} ${ctx()}`);
+          assert.ok(!slot.has(c.requestId), `${c.requestId} dispatched twice concurrently ${ctx()}`);
+          assert.ok(!started.has(c.requestId), `started ${c.requestId} dispatched again ${ctx()}`);
+          slot.set(c.requestId, c.workerId);
+          // A cancel-ack grace expiry in the same tick frees its slot silently before this dispatch.
+          for (const [r, w] of slot) if (w === c.workerId && outcome.has(r) && raw.requestState(r) === undefined) slot.delete(r);
+          const load = [...slot.values()].filter((w) => w === c.workerId).length;
+          assert.ok(load <= spec.maxConcurrent, `${c.workerId} over capacity ${ctx()}`);
+          dispatchCount.set(c.requestId, (dispatchCount.get(c.requestId) ?? 0) + 1);
+          assert.ok(dispatchCount.get(c.requestId)! <= 4, `${c.requestId} dispatched more than 1 + maxRequeues times ${ctx()}`);
+          break;
+        }
+        case 'fail':
+          end(c.requestId, 'failed');
+          break;
+        case 'cancel':
+          assert.equal(slot.get(c.requestId) ?? heldBefore.get(c.requestId), c.workerId, `cancel sent to a worker not holding ${c.requestId} ${ctx()}`);
+          break;
+        case 'close_worker':
+          assert.ok(specs.has(c.workerId), `close of unknown worker ${c.workerId} ${ctx()}`);
+          dropWorker(c.workerId);
+          break;
+        case 'ping':
+          assert.ok(specs.has(c.workerId), `ping to unknown worker ${c.workerId} ${ctx()}`);
+          break;
+      }
+    }
+  };
+  /** Cross-check the harness model against the scheduler's views after every step. */
+  const sync = (): void => {
+    for (const [r, w] of slot) {
+      const st = raw.requestState(r);
+      if (st === undefined) {
+        // Freed silently: a confirmed/expired cancel. Only an already-ended request may do that.
+        assert.ok(outcome.has(r), `${r} vanished without an outcome ${ctx()}`);
+        slot.delete(r);
+        continue;
+      }
+      assert.equal(raw.workerOf(r), w, `${r} runs on ${raw.workerOf(r)}, harness says ${w} ${ctx()}`);
+      assert.equal(st === 'cancelling', outcome.has(r), `${r} is ${st} but outcome ${outcome.get(r)} ${ctx()}`);
+    }
+    for (const r of pending) {
+      const st = raw.requestState(r);
+      if (outcome.has(r)) {
+        assert.ok(st === undefined || st === 'cancelling', `ended ${r} still ${st} ${ctx()}`);
+        if (st === undefined) pending.delete(r);
+      } else {
+        assert.ok(st !== undefined, `${r} vanished without an outcome ${ctx()}`);
+        assert.equal(st === 'queued', !slot.has(r), `${r} is ${st}, harness slot ${slot.get(r)} ${ctx()}`);
+      }
+    }
+    const load = new Map<string, number>();
+    for (const w of slot.values()) load.set(w, (load.get(w) ?? 0) + 1);
+    for (const v of raw.workerList()) assert.equal(v.inFlight, load.get(v.id) ?? 0, `in-flight of ${v.id} ${ctx()}`);
+    assert.deepEqual(raw.workerList().map((v) => v.id).sort(), [...specs.keys()].sort(), `worker set ${ctx()}`);
+    assert.equal(raw.inFlightCount, slot.size);
+  };
+  const live = (): string[] => [...slot.keys()].filter((r) => !outcome.has(r));
+  const anyWorker = (): string | undefined => pick([...specs.keys()]);
+
+  const register = (): void => {
+    const id = `w${nextWorker++}`;
+    const models = rnd() < 0.2 ? ['*'] : MODELS.filter(() => rnd() < 0.5);
+    if (models.length === 0) models.push(pick(MODELS)!);
+    const spec = worker(id, models, 1 + Math.floor(rnd() * 3), rnd() < 0.4);
+    specs.set(id, spec);
+    seenProb.set(id, rnd() < 0.25 ? 0.02 : 0.9);
+    apply(s.registerWorker(spec, now));
+  };
+  register();
+  register();
+
+  for (let step = 0; step < steps; step++) {
+    now += Math.floor(rnd() * 200);
+    // Most workers answer pings most of the time; some go silent.
+    for (const w of specs.keys()) if (rnd() < seenProb.get(w)!) s.workerSeen(w, now);
+    const x = rnd();
+    if (x < 0.3) {
+      const id = `r${nextReq++}`;
+      submitted.push(id);
+      pending.add(id);
+      const model = rnd() < 0.03 ? 'unknown' : pick(MODELS)!;
+      apply(s.submit(id, model, now));
+    } else if (x < 0.45) {
+      const r = pick([...slot.keys()]); // running or cancelling
+      if (r) {
+        const w = slot.get(r)!;
+        if (!outcome.has(r)) end(r, 'completed');
+        slot.delete(r);
+        apply(s.complete(r, w, now));
+      }
+    } else if (x < 0.52) {
+      const r = pick([...pending].filter((id) => !outcome.has(id)));
+      if (r) {
+        end(r, 'cancelled');
+        const held = slot.get(r);
+        const cmds = s.cancel(r, 'client_disconnect', now);
+        if (held) assert.deepEqual(cmds[0], { type: 'cancel', requestId: r, workerId: held, reason: 'client_disconnect' });
+        else assert.deepEqual(cmds, [], 'cancel of a queued request sends nothing');
+        apply(cmds.slice(held ? 1 : 0));
+        if (held && !specs.get(held)!.cancelAck) slot.delete(r); // freed at once: sync() checks it
+      }
+    } else if (x < 0.56) {
+      if (specs.size < 6) register();
+    } else if (x < 0.59) {
+      const w = anyWorker();
+      if (w) {
+        const cmds = s.workerLost(w, now);
+        dropWorker(w);
+        apply(cmds);
+      }
+    } else if (x < 0.75) {
+      apply(s.tick(now));
+    } else if (x < 0.85) {
+      const r = pick(live());
+      if (r) s.touch(r, now);
+    } else if (x < 0.9) {
+      const r = pick(live());
+      if (r) {
+        s.markStarted(r);
+        started.add(r);
+      }
+    } else if (x < 0.93) {
+      const r = pick(live());
+      if (r) {
+        const w = slot.get(r)!;
+        slot.delete(r);
+        apply(s.requestFailed(r, w, rnd() < 0.7, 'backend says no', now));
+      }
+    } else if (x < 0.95) {
+      const w = anyWorker();
+      if (w) apply(s.workerLoad(w, Math.floor(rnd() * 3), now));
+    } else if (x < 0.97) {
+      const w = anyWorker();
+      if (w) {
+        const models = rnd() < 0.2 ? ['*'] : MODELS.filter(() => rnd() < 0.5);
+        specs.get(w)!.models = models;
+        apply(s.updateModels(w, models, now));
+      }
+    } else if (x < 0.98) {
+      const w = anyWorker();
+      if (w && specs.size > 1) {
+        draining.add(w);
+        apply(s.drainWorker(w, now, rnd() < 0.5 ? 2000 : undefined));
+      }
+    } else {
+      // Noise: messages from the wrong worker or about unknown ids change nothing.
+      const r = pick(submitted);
+      const w = anyWorker();
+      if (r && w && slot.get(r) !== w) {
+        assert.deepEqual(s.complete(r, w, now), []);
+        assert.deepEqual(s.requestFailed(r, w, true, 'x', now), []);
+        assert.notEqual(s.ownership(w, r), 'active');
+      }
+      assert.deepEqual(s.complete('no-such-request', 'no-such-worker', now), []);
+    }
+    sync();
+  }
+
+  // Wind down: no new work, finish everything still held, and every request must have ended exactly once.
+  apply(s.stopAccepting());
+  sync();
+  for (let guard = 0; slot.size > 0 || s.queueDepth > 0; guard++) {
+    assert.ok(guard < 10_000, `did not wind down ${ctx()}`);
+    const [r, w] = [...slot.entries()][0] ?? [];
+    if (r && w) {
+      if (!outcome.has(r)) end(r, 'completed');
+      slot.delete(r);
+      for (const ww of specs.keys()) s.workerSeen(ww, now);
+      apply(s.complete(r, w, now));
+    } else {
+      now += 1000; // only requeued-after-shutdown requests left: let them time out
+      apply(s.tick(now));
+    }
+    sync();
+  }
+  for (const id of submitted) assert.ok(outcome.has(id), `${id} never reached an outcome ${ctx()}`);
+  assert.equal(outcome.size, submitted.length);
+  assert.equal(s.inFlightCount, 0);
+  assert.equal(s.queueDepth, 0);
+  // Sanity: the run exercised every path.
+  const counts = { completed: 0, failed: 0, cancelled: 0 };
+  for (const o of outcome.values()) counts[o]++;
+  assert.ok(counts.completed > 0 && counts.failed > 0 && counts.cancelled > 0, JSON.stringify(counts));
+}
+
+describe('property: random event sequences', () => {
+  for (const seed of [1, 2]) {
+    it(`seed ${seed}: 2,000 random events keep the invariants and end every request exactly once`, () => {
+      randomRun(seed, 2000);
+    });
+  }
+});
