@@ -429,11 +429,12 @@ export class Scheduler {
         case 'drain': {
           const w = this.workers.get(d.id);
           if (!w || !w.draining || w.drainDeadline === undefined || w.drainDeadline > now) break;
-          cmds.push({ type: 'close_worker', workerId: w.id, code: 1000, reason: 'drain timeout' });
+          // Cancels first: closing the worker ends the channel they travel on.
           for (const id of w.inFlight) {
             const r = this.requests.get(id)!;
             if (r.state === 'running') cmds.push({ type: 'cancel', requestId: id, workerId: w.id, reason: 'graceful_shutdown' });
           }
+          cmds.push({ type: 'close_worker', workerId: w.id, code: 1000, reason: 'drain timeout' });
           cmds.push(...this.workerLost(w.id, now));
           break;
         }
@@ -571,6 +572,11 @@ export class Scheduler {
     r.requeues++;
     const w = this.pickWorker(r.model);
     if (w) return [this.assign(r, w, now)];
+    if (!this.accepting) {
+      // Shutting down: every worker drains, so waiting would only stretch the shutdown.
+      this.requests.delete(r.id);
+      return [fail(r.id, 'shutting_down', 'The relay is shutting down; retry shortly.')];
+    }
     this.enqueue(r, now, true);
     return [];
   }

@@ -793,6 +793,20 @@ describe('drain', () => {
     assert.equal(s.hasWorker('A'), false);
   });
 
+  // KNOWN BUG (left failing on purpose, see the report): tick()'s 'drain' case emits close_worker before
+  // the graceful_shutdown cancels. The relay carries commands out in order and its close_worker drops
+  // the session, so the cancels that follow go nowhere. The cancels must come first.
+  it('at the drain deadline the cancels are emitted before close_worker, so they can still be sent', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 2), 0);
+    s.submit('r1', 'm', 1);
+    s.markStarted('r1');
+    s.drainWorker('A', 100, 5000);
+    const kinds = s.tick(5100).map((c) => c.type);
+    assert.ok(kinds.includes('cancel') && kinds.includes('close_worker'), kinds.join());
+    assert.ok(kinds.indexOf('cancel') < kinds.indexOf('close_worker'), `order was ${kinds.join(', ')}`);
+  });
+
   it('isDrained() once in-flight is empty; a drain without timeout never closes the worker', () => {
     const s = make();
     s.registerWorker(worker('A', ['m'], 2), 0);
@@ -981,6 +995,7 @@ function randomRun(seed: number, steps: number): void {
   };
   /** Cross-check the harness model against the scheduler's views after every step. */
   const sync = (): void => {
+    raw.checkInvariants();
     for (const [r, w] of slot) {
       const st = raw.requestState(r);
       if (st === undefined) {
@@ -1026,7 +1041,7 @@ function randomRun(seed: number, steps: number): void {
   for (let step = 0; step < steps; step++) {
     now += Math.floor(rnd() * 200);
     // Most workers answer pings most of the time; some go silent.
-    for (const w of specs.keys()) if (rnd() < seenProb.get(w)!) s.workerSeen(w, now);
+    for (const w of specs.keys()) if (rnd() < seenProb.get(w)!) raw.workerSeen(w, now); // a timestamp write; checked in sync()
     const x = rnd();
     if (x < 0.3) {
       const id = `r${nextReq++}`;
