@@ -31,9 +31,11 @@ void runMain(async () => {
     backendUrl = given;
     backendLabel = given;
   } else if (flags['llama']) {
-    const { startLlamaServer } = await import('../llama/llama-server.js');
+    const { ensureLlama, startLlama } = await import('../llama/llama-server.js');
     process.stdout.write('Starting llama.cpp llama-server on a tiny generated model (first run downloads it, ~10 s)...\n');
-    const llama = await startLlamaServer({ alias: 'tiny' });
+    const ready = await ensureLlama();
+    if ('skip' in ready) throw new Error(ready.skip);
+    const llama = await startLlama({ alias: 'tiny' });
     cleanups.push(() => llama.close());
     backendUrl = llama.url;
     backendLabel = `llama-server ${llama.url}`;
@@ -58,7 +60,7 @@ void runMain(async () => {
   while (server.relay.scheduler.models().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   const model = server.relay.scheduler.models()[0] ?? 'demo-model';
 
-  const body = JSON.stringify({ model, stream: true, messages: [{ role: 'user', content: 'Hello!' }] });
+  const body = JSON.stringify({ model, stream: true, max_tokens: 64, messages: [{ role: 'user', content: 'Hello!' }] });
   process.stdout.write(
     [
       '',

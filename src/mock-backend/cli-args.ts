@@ -85,7 +85,7 @@ export function parseMockArgs(argv: string[], env: NodeJS.ProcessEnv = {}): Pars
       models: get('models').split(',').map((s) => s.trim()).filter(Boolean),
       tokens: int('tokens', get('tokens'), 0, 1_000_000),
       tokenDelayMs: int('token-delay-ms', get('token-delay-ms'), 0, 3_600_000),
-      failStatus: failStatus === '' ? undefined : int('fail-status', failStatus, 100, 599),
+      failStatus: failStatus === '' ? undefined : int('fail-status', failStatus, 400, 599),
       ollama: ollama === 'true' || ollama === '1',
     },
   };

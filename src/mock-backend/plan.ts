@@ -9,7 +9,7 @@ export interface Plan {
   firstDelayMs: number;
   /** Between tokens. */
   delayMs: number;
-  /** Fail with this status and a JSON error body. */
+  /** Fail with this status (400-599) and a JSON error body. */
   status: number | undefined;
   /** Put "é😀" in the content and cut one of its UTF-8 sequences across two socket writes. */
   splitUtf8: boolean;
@@ -49,7 +49,7 @@ export function planFor(h: IncomingHttpHeaders, d: PlanDefaults): Plan {
     tokens: num(h, 'x-mock-tokens') ?? d.tokens,
     firstDelayMs: num(h, 'x-mock-first-delay-ms') ?? delayMs,
     delayMs,
-    status: status !== undefined && status >= 100 && status <= 599 ? status : undefined,
+    status: status !== undefined && status >= 400 && status <= 599 ? status : undefined,
     splitUtf8: flag(h, 'x-mock-split-utf8'),
     chunkBytes: num(h, 'x-mock-chunk-bytes') ?? 0,
     hang: flag(h, 'x-mock-hang'),

@@ -31,7 +31,7 @@ function dataLines(text: string): string[] {
 }
 
 /** Polls stats until `cond` holds, failing after `ms`. */
-async function waitFor(cond: (s: MockStats) => boolean, ms = 1000): Promise<MockStats> {
+async function waitFor(cond: (s: MockStats) => boolean, ms = 2000): Promise<MockStats> {
   const end = Date.now() + ms;
   for (;;) {
     const s = mock.stats();
