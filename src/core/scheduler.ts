@@ -380,7 +380,7 @@ export class Scheduler {
           const r = this.requests.get(d.id);
           if (!r || r.state !== 'queued' || r.queueDeadline > now) break;
           this.removeQueued(r);
-          const secs = Math.round(this.config.queueTimeoutMs / 1000);
+          const secs = seconds(this.config.queueTimeoutMs);
           cmds.push(fail(r.id, 'queue_timeout', `No worker for '${r.model}' had capacity within ${secs}s; retry shortly.`));
           break;
         }
@@ -392,7 +392,7 @@ export class Scheduler {
             this.deadlines.push({ at, kind: 'idle', id: r.id });
             break;
           }
-          const secs = Math.round(this.config.requestTimeoutMs / 1000);
+          const secs = seconds(this.config.requestTimeoutMs);
           const what = r.started ? 'sent nothing more' : 'did not start answering';
           cmds.push({ type: 'cancel', requestId: r.id, workerId: r.workerId!, reason: 'timeout' });
           cmds.push(fail(r.id, 'request_timeout', `The worker ${what} within ${secs}s.`));
@@ -421,7 +421,7 @@ export class Scheduler {
             this.deadlines.push({ at, kind: 'silence', id: w.id });
             break;
           }
-          const secs = Math.round(this.config.heartbeatTimeoutMs / 1000);
+          const secs = seconds(this.config.heartbeatTimeoutMs);
           cmds.push({ type: 'close_worker', workerId: w.id, code: 1000, reason: `heartbeat timeout (${secs}s silent)` });
           cmds.push(...this.workerLost(w.id, now));
           break;
@@ -639,6 +639,11 @@ export class Scheduler {
 
 function fail(requestId: string, code: ErrorCode, message: string): Command {
   return { type: 'fail', requestId, code, message };
+}
+
+/** Seconds for a message: "30", or "0.5" for sub-second settings. */
+function seconds(ms: number): string {
+  return String(Math.round(ms / 100) / 10);
 }
 
 function assertNever(x: never): never {

@@ -53,6 +53,8 @@ export class Exchange {
     this.headers = init.headers;
     this.res = init.res;
     this.receivedAt = init.now;
+    // Lets a client or operator match a response to the relay's log line.
+    this.res.setHeader('x-request-id', this.id);
   }
 
   /** A byte has been written to the client. */
@@ -126,5 +128,5 @@ function backendMessage(status: number, body: string | undefined): string {
       detail = body.slice(0, 200);
     }
   }
-  return `The backend failed mid-stream with status ${status}${detail ? `: ${detail}` : ''}.`;
+  return `The response failed mid-stream (status ${status})${detail ? `: ${detail.replace(/\.+$/, '')}` : ''}.`;
 }

@@ -8,6 +8,8 @@ interface RawUsage {
   total_tokens?: unknown;
   input_tokens?: unknown;
   output_tokens?: unknown;
+  cache_read_input_tokens?: unknown;
+  cache_creation_input_tokens?: unknown;
 }
 
 export class UsageCollector {
@@ -56,7 +58,10 @@ export class UsageCollector {
   }
 
   private merge(u: RawUsage): void {
-    const prompt = num(u.prompt_tokens) ?? num(u.input_tokens);
+    // Anthropic counts cached prompt tokens apart; prompt_tokens (OpenAI's meaning) includes them.
+    const input = num(u.input_tokens);
+    const cached = (num(u.cache_read_input_tokens) ?? 0) + (num(u.cache_creation_input_tokens) ?? 0);
+    const prompt = num(u.prompt_tokens) ?? (input !== undefined ? input + cached : undefined);
     const completion = num(u.completion_tokens) ?? num(u.output_tokens);
     const total = num(u.total_tokens);
     if (prompt !== undefined && (prompt > 0 || this.prompt === undefined)) this.prompt = prompt;
