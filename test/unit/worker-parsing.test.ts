@@ -1,0 +1,39 @@
+// The worker's stream handling: SSE event boundaries and token-count extraction.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { SseSplitter } from '../../src/worker/sse-splitter.js';
+import { UsageCollector } from '../../src/worker/usage.js';
+
+test('the splitter forwards only whole events, across arbitrary reads', () => {
+  const s = new SseSplitter();
+  assert.equal(s.push('data: {"a"'), '');
+  assert.equal(s.push(':1}\n\ndata: {"b":2}\n'), 'data: {"a":1}\n\n');
+  assert.equal(s.push('\nevent: x\r\ndata: y\r\n\r\nda'), 'data: {"b":2}\n\nevent: x\r\ndata: y\r\n\r\n');
+  assert.equal(s.flush(), 'da');
+});
+
+test('OpenAI usage from the final stream chunk', () => {
+  const u = new UsageCollector();
+  u.fromEvents('data: {"choices":[{"delta":{"content":"hi"}}],"usage":null}\n\n');
+  u.fromEvents('data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}\n\ndata: [DONE]\n\n');
+  assert.deepEqual(u.result(), { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 });
+});
+
+test('Anthropic usage across message_start and message_delta, cached input included', () => {
+  const u = new UsageCollector();
+  u.fromEvents('event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":1,"cache_read_input_tokens":75,"output_tokens":1}}}\n\n');
+  u.fromEvents('event: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":4}}\n\n');
+  assert.deepEqual(u.result(), { prompt_tokens: 76, completion_tokens: 4, total_tokens: 80 });
+});
+
+test('Responses usage and non-streaming bodies; no usage → undefined', () => {
+  const u = new UsageCollector();
+  u.fromEvents('event: response.completed\ndata: {"response":{"usage":{"input_tokens":5,"output_tokens":2,"total_tokens":7}}}\n\n');
+  assert.deepEqual(u.result(), { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 });
+  const b = new UsageCollector();
+  b.fromBody('{"usage":{"prompt_tokens":2,"completion_tokens":1}}');
+  assert.deepEqual(b.result(), { prompt_tokens: 2, completion_tokens: 1, total_tokens: 3 });
+  const none = new UsageCollector();
+  none.fromBody('{"data":[]}');
+  assert.equal(none.result(), undefined);
+});
