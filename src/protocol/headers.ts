@@ -20,18 +20,19 @@ export function forwardableHeaders(
   drop?: ReadonlySet<string>,
 ): Record<string, string> {
   const out: Record<string, string> = {};
-  const named = headers['connection'] ?? Object.entries(headers).find(([k]) => k.toLowerCase() === 'connection')?.[1];
-  const listed = new Set(
-    (Array.isArray(named) ? named.join(',') : (named ?? ''))
-      .split(',')
-      .map((s) => s.trim().toLowerCase())
-      .filter(Boolean),
-  );
-  for (const [rawName, value] of Object.entries(headers)) {
+  let listed: Set<string> | undefined;
+  for (const rawName in headers) {
+    const value = headers[rawName];
     if (value === undefined) continue;
     const name = rawName.toLowerCase();
-    if (HOP_BY_HOP.has(name) || listed.has(name) || drop?.has(name)) continue;
+    if (name === 'connection') {
+      // Headers the Connection header names are hop-by-hop too (RFC 9110 §7.6.1).
+      listed = new Set(String(value).split(',').map((s) => s.trim().toLowerCase()));
+      continue;
+    }
+    if (HOP_BY_HOP.has(name) || drop?.has(name)) continue;
     out[name] = Array.isArray(value) ? value.join(', ') : value;
   }
+  if (listed) for (const name of listed) delete out[name];
   return out;
 }
