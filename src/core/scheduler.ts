@@ -79,6 +79,8 @@ interface Worker extends WorkerSpec {
   drainDeadline?: number;
   /** Refused a request as busy: skip it until one of its requests finishes. */
   saturated: boolean;
+  /** Listed in the open-slot index (eligible for new work). */
+  open: boolean;
   lastSeen: number;
   lastDispatch: number;
   /** Ids it finished recently, to tell a late message from a foreign one. */
@@ -115,6 +117,10 @@ export class Scheduler {
   private readonly workers = new Map<string, Worker>();
   private readonly byModel = new Map<string, Set<Worker>>();
   private readonly wildcards = new Set<Worker>();
+  // Workers with a free slot, per model: selection never walks busy workers, so a submit that has
+  // to queue costs O(1) however many workers serve the model.
+  private readonly openByModel = new Map<string, Set<Worker>>();
+  private readonly openWildcards = new Set<Worker>();
   private readonly queues = new Map<string, ModelQueue>();
   private readonly deadlines = new DeadlineHeap<DeadlineKind>();
   private queued = 0;
@@ -249,6 +255,7 @@ export class Scheduler {
     this.finish(r);
     if (!w) return [];
     w.saturated = false;
+    this.sync(w);
     return this.fill(w, now);
   }
 
@@ -260,7 +267,10 @@ export class Scheduler {
     const r = this.requests.get(id);
     if (!r || r.workerId !== workerId || r.state !== 'running') return [];
     const w = this.workers.get(workerId);
-    if (w && retryable && !r.started) w.saturated = true;
+    if (w && retryable && !r.started) {
+      w.saturated = true;
+      this.sync(w);
+    }
     const cmds = retryable && !r.started ? this.requeue(r, now) : this.finishWithError(r, 'backend_error', message);
     return w ? cmds.concat(this.fill(w, now)) : cmds;
   }
@@ -276,12 +286,14 @@ export class Scheduler {
       inFlight: new Set(),
       draining: false,
       saturated: false,
+      open: false,
       lastSeen: now,
       lastDispatch: 0,
       recent: new Map(),
     };
     this.workers.set(w.id, w);
     this.index(w);
+    this.sync(w);
     this.deadlines.push({ at: now + this.config.heartbeatIntervalMs, kind: 'ping', id: w.id });
     this.deadlines.push({ at: now + this.config.heartbeatTimeoutMs, kind: 'silence', id: w.id });
     return this.fill(w, now);
@@ -290,9 +302,11 @@ export class Scheduler {
   updateModels(workerId: string, models: string[], now: number): Command[] {
     const w = this.workers.get(workerId);
     if (!w) return [];
+    this.setOpen(w, false);
     this.unindex(w);
     w.models = [...models];
     this.index(w);
+    this.sync(w);
     return this.fill(w, now);
   }
 
@@ -302,6 +316,7 @@ export class Scheduler {
     const w = this.workers.get(workerId);
     if (!w || !w.saturated || load >= w.maxConcurrent) return [];
     w.saturated = false;
+    this.sync(w);
     return this.fill(w, now);
   }
 
@@ -316,6 +331,7 @@ export class Scheduler {
     const w = this.workers.get(workerId);
     if (!w || w.draining) return [];
     w.draining = true;
+    this.sync(w);
     if (drainTimeoutMs !== undefined && drainTimeoutMs > 0) {
       w.drainDeadline = now + drainTimeoutMs;
       this.deadlines.push({ at: w.drainDeadline, kind: 'drain', id: w.id });
@@ -333,6 +349,7 @@ export class Scheduler {
     const w = this.workers.get(workerId);
     if (!w) return [];
     this.workers.delete(workerId);
+    this.setOpen(w, false);
     this.unindex(w);
     let cmds: Command[] = [];
     for (const id of w.inFlight) {
@@ -460,6 +477,7 @@ export class Scheduler {
     if (queued !== this.queued) throw new Error(`queue depth ${this.queued} != ${queued} queued requests`);
     for (const w of this.workers.values()) {
       if (w.inFlight.size > w.maxConcurrent) throw new Error(`worker ${w.id} over capacity`);
+      if (w.open !== this.eligible(w)) throw new Error(`worker ${w.id} open-slot index is stale`);
       for (const id of w.inFlight) if (this.requests.get(id)?.workerId !== w.id) throw new Error(`worker ${w.id} holds foreign ${id}`);
     }
     for (const q of this.queues.values()) if (q.length <= 0) throw new Error('empty queue kept');
@@ -484,9 +502,9 @@ export class Scheduler {
       const b = best.inFlight.size * w.maxConcurrent;
       if (a < b || (a === b && w.lastDispatch < best.lastDispatch)) best = w;
     };
-    const exact = this.byModel.get(model);
+    const exact = this.openByModel.get(model);
     if (exact) for (const w of exact) consider(w);
-    for (const w of this.wildcards) consider(w);
+    for (const w of this.openWildcards) consider(w);
     return best;
   }
 
@@ -495,6 +513,7 @@ export class Scheduler {
     r.workerId = w.id;
     r.lastActivity = now;
     w.inFlight.add(r.id);
+    this.sync(w);
     w.lastDispatch = ++this.dispatchSeq;
     if (this.config.requestTimeoutMs > 0) this.deadlines.push({ at: now + this.config.requestTimeoutMs, kind: 'idle', id: r.id });
     return { type: 'dispatch', requestId: r.id, workerId: w.id };
@@ -608,10 +627,36 @@ export class Scheduler {
     const w = r.workerId === undefined ? undefined : this.workers.get(r.workerId);
     if (w) {
       w.inFlight.delete(r.id);
+      this.sync(w);
       w.recent.set(r.id, true);
       if (w.recent.size > RECENT_IDS_PER_WORKER) w.recent.delete(w.recent.keys().next().value!);
     }
     r.workerId = undefined;
+  }
+
+  /** Keeps the open-slot index in step with the worker's eligibility. */
+  private sync(w: Worker): void {
+    this.setOpen(w, this.workers.has(w.id) && this.eligible(w));
+  }
+
+  private setOpen(w: Worker, open: boolean): void {
+    if (w.open === open) return;
+    w.open = open;
+    for (const m of w.models) {
+      if (m === WILDCARD) {
+        if (open) this.openWildcards.add(w);
+        else this.openWildcards.delete(w);
+        continue;
+      }
+      let set = this.openByModel.get(m);
+      if (open) {
+        if (!set) this.openByModel.set(m, (set = new Set()));
+        set.add(w);
+      } else if (set) {
+        set.delete(w);
+        if (set.size === 0) this.openByModel.delete(m);
+      }
+    }
   }
 
   private index(w: Worker): void {
