@@ -8,6 +8,7 @@ import {
   PROTOCOL_VERSION,
   decodeWorkerMessage,
   encode,
+  sendBatched,
   type Extension,
   type MessageOf,
   type ServerMessage,
@@ -65,12 +66,12 @@ export class WorkerSession {
 
   send(msg: ServerMessage): void {
     if (this.state === 'closed') return;
-    this.ws.send(encode(msg));
+    sendBatched(this.ws, encode(msg));
   }
 
   /** Sends a pre-encoded frame (the request frame is built once). */
   sendRaw(frame: string): void {
-    if (this.state !== 'closed') this.ws.send(frame);
+    if (this.state !== 'closed') sendBatched(this.ws, frame);
   }
 
   close(code: number, reason: string): void {

@@ -10,6 +10,7 @@ import {
   WORKER_CONNECT_PATH,
   decodeServerMessage,
   encode,
+  sendBatched,
   type Extension,
   type MessageOf,
   type ServerMessage,
@@ -87,9 +88,16 @@ export class WorkerAgent {
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.watchdog);
     clearTimeout(this.refreshTimer);
-    this.ws?.close(CloseCode.normal, 'worker stopping');
     void this.backend.close().catch(() => {});
-    this.resolveStopped();
+    const ws = this.ws;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return this.resolveStopped();
+    // Resolve once the close handshake is done, so an exiting process still sends its 1000.
+    const done = setTimeout(() => this.resolveStopped(), 1000);
+    ws.once('close', () => {
+      clearTimeout(done);
+      this.resolveStopped();
+    });
+    ws.close(CloseCode.normal, 'worker stopping');
   }
 
   // ---------- connection ----------
@@ -179,7 +187,7 @@ export class WorkerAgent {
   }
 
   private send(msg: WorkerMessage): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(encode(msg));
+    if (this.ws?.readyState === WebSocket.OPEN) sendBatched(this.ws, encode(msg));
   }
 
   // ---------- messages ----------
