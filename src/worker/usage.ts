@@ -19,9 +19,13 @@ export class UsageCollector {
 
   /** Looks at a JSON body (non-streaming answer). */
   fromBody(body: string): void {
-    if (!body.includes('"usage"')) return;
+    // Parse only the usage object, not the whole answer (which may be megabytes of embeddings).
+    const at = body.lastIndexOf('"usage"');
+    if (at < 0) return;
+    const usage = objectAfter(body, at + 7);
+    if (usage === undefined) return;
     try {
-      this.take(JSON.parse(body));
+      this.take({ usage: JSON.parse(usage) });
     } catch {
       // not JSON: no usage to report
     }
@@ -72,4 +76,19 @@ export class UsageCollector {
 
 function num(x: unknown): number | undefined {
   return typeof x === 'number' && Number.isInteger(x) && x >= 0 ? x : undefined;
+}
+
+/** The balanced `{...}` that follows `"key":` at `from`, or undefined. Usage objects hold no strings
+ * with braces, so counting braces is enough. */
+function objectAfter(text: string, from: number): string | undefined {
+  let i = from;
+  while (i < text.length && (text[i] === ' ' || text[i] === ':' || text[i] === '\n' || text[i] === '\t' || text[i] === '\r')) i++;
+  if (text[i] !== '{') return undefined;
+  let depth = 0;
+  for (let j = i; j < text.length; j++) {
+    const c = text.charCodeAt(j);
+    if (c === 123) depth++;
+    else if (c === 125 && --depth === 0) return text.slice(i, j + 1);
+  }
+  return undefined;
 }
