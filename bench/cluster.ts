@@ -1,0 +1,80 @@
+// The topology under test, as separate processes on 127.0.0.1: the simulated backend, and a relay
+// (one server + N workers pointing at that backend). Direct traffic goes to backend.url, relayed
+// traffic to relay.url; both reach the same backend process.
+import { Child, freePort, spawnCli, waitHttp, type SpawnOptions } from './procs.js';
+
+export const SECRET = 'bench-secret';
+export const MODEL = 'mock-model';
+
+export interface Backend {
+  url: string;
+  proc: Child;
+}
+
+export interface RelayOptions {
+  /** Distinguishes several relays in one run (log file names). */
+  label?: string;
+  logLevel?: string;
+  workers?: number;
+  /** Per worker; the server caps what it uses at 4096 per worker. */
+  maxConcurrency?: number;
+  server?: SpawnOptions;
+  worker?: SpawnOptions;
+  /** Run server and workers from this build instead (A/B comparisons). */
+  dist?: string;
+  /** Extra server flags, e.g. ['--request-timeout', '0']. */
+  serverArgs?: string[];
+}
+
+export interface Relay {
+  url: string;
+  server: Child;
+  workers: Child[];
+  /** Starts one more worker and waits until the server counts it. */
+  addWorker(): Promise<Child>;
+}
+
+export async function startBackend(label = 'backend', opts: SpawnOptions = {}): Promise<Backend> {
+  const port = await freePort();
+  const proc = spawnCli(label, 'mock-backend.js', ['--listen', `127.0.0.1:${port}`, '--models', MODEL, '--tokens', '8', '--token-delay-ms', '0'], opts);
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(proc, `${url}/v1/models`);
+  return { url, proc };
+}
+
+export async function startRelay(backendUrl: string, o: RelayOptions = {}): Promise<Relay> {
+  const label = o.label ?? 'relay';
+  const logLevel = o.logLevel ?? 'warn';
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const server = spawnCli(
+    `${label}-server`,
+    'server.js',
+    ['--listen', `127.0.0.1:${port}`, '--worker-secret', SECRET, '--max-queue-len', '0', '--log-level', logLevel, ...(o.serverArgs ?? [])],
+    { ...o.server, ...(o.dist ? { dist: o.dist } : {}) },
+  );
+  await waitHttp(server, `${url}/health`);
+  const workers: Child[] = [];
+  const addWorker = async (): Promise<Child> => {
+    const n = workers.length + 1;
+    const w = spawnCli(
+      `${label}-worker${n}`,
+      'worker.js',
+      [
+        '--proxy-url', url,
+        '--worker-secret', SECRET,
+        '--backend-url', backendUrl,
+        '--models', MODEL,
+        '--worker-name', `${label}-worker${n}`,
+        '--max-concurrency', String(o.maxConcurrency ?? 4096),
+        '--log-level', logLevel,
+      ],
+      { ...o.worker, ...(o.dist ? { dist: o.dist } : {}) },
+    );
+    workers.push(w);
+    await waitHttp(server, `${url}/health`, (b) => (b as { workers_connected?: number }).workers_connected === n);
+    return w;
+  };
+  for (let i = 0; i < (o.workers ?? 1); i++) await addWorker();
+  return { url, server, workers, addWorker };
+}

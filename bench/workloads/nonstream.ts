@@ -1,0 +1,78 @@
+// Workload 1, non-streaming small chat completions, direct vs relayed, interleaved:
+// latency p50/p99 in an open loop at 1,000 req/s (medians over interleaved pairs of rounds), CPU
+// per request of each process, and saturated throughput in a closed loop at 16 and 64 connections.
+import { cpuPerUnit, withCpu } from '../cpu.js';
+import { closedLoop, newPool, openLoop, type LoadResult } from '../http-load.js';
+import { interleave } from '../interleave.js';
+import { concat, pairedMedian, round, summarize } from '../stats.js';
+import { addedRow, pairedRow, ratioRow, type Row, type Workload } from '../workload.js';
+
+const PATHS = ['direct', 'relay'] as const;
+const RATE = 1000;
+
+export const nonstream: Workload = {
+  name: 'nonstream',
+  title: 'Non-streaming chat (8 tokens, no generation delay)',
+  async run(ctx) {
+    const backend = await ctx.startBackend();
+    const relay = await ctx.startRelay(backend.url);
+    const origin = { direct: backend.url, relay: relay.url };
+    const q = ctx.quick;
+    const rows: Row[] = [];
+    const data: Record<string, unknown> = {};
+
+    // open loop: latency at a fixed unsaturated rate
+    const pools = { direct: newPool(origin.direct, 128), relay: newPool(origin.relay, 128) };
+    for (const p of PATHS) await openLoop(pools[p], RATE, q ? 300 : 500); // warm-up: connections, JIT
+    const roundMs = q ? 1000 : 3000;
+    ctx.log(`open loop ${RATE} req/s: ${q ? 2 : 5} pairs of ${roundMs} ms rounds`);
+    const pids = {
+      direct: { client: process.pid, backend: backend.proc.pid },
+      relay: { client: process.pid, backend: backend.proc.pid, server: relay.server.pid, worker: relay.workers[0]!.pid },
+    };
+    const measured = await interleave(PATHS, q ? 2 : 5, (p) => withCpu(pids[p], () => openLoop(pools[p], RATE, roundMs)));
+    const open = { direct: measured.direct.map((m) => m.result), relay: measured.relay.map((m) => m.result) };
+    const cpu = {
+      direct: cpuPerUnit(measured.direct, open.direct.reduce((a, r) => a + r.completed, 0)),
+      relay: cpuPerUnit(measured.relay, open.relay.reduce((a, r) => a + r.completed, 0)),
+    };
+    const total = (c: Record<string, number>): number => Object.values(c).reduce((a, b) => a + b, 0);
+    const lat = { direct: summarize(concat(open.direct.map((r) => r.latencies))), relay: summarize(concat(open.relay.map((r) => r.latencies))) };
+    const sched = { direct: summarize(concat(open.direct.map((r) => r.fromSchedule!))), relay: summarize(concat(open.relay.map((r) => r.fromSchedule!))) };
+    const rounds = { direct: open.direct.map((r) => summarize(r.latencies)), relay: open.relay.map((r) => summarize(r.latencies)) };
+    rows.push(pairedRow(`latency p50 @ ${RATE} req/s`, 'ms', pairedMedian(rounds.direct, rounds.relay, 'p50'), 0.5));
+    rows.push(pairedRow(`latency p99 @ ${RATE} req/s`, 'ms', pairedMedian(rounds.direct, rounds.relay, 'p99'), 2));
+    rows.push(addedRow(`CPU per request, all processes @ ${RATE} req/s`, 'µs', total(cpu.direct), total(cpu.relay)));
+    for (const who of ['server', 'worker'] as const) {
+      const us = cpu.relay[who]!;
+      rows.push({ metric: `  of which relay ${who}`, unit: 'µs', relay: us, result: us, resultKind: 'value' });
+    }
+    data['openLoop'] = { rate: RATE, roundMs, pooledLatencyMs: lat, perRoundLatencyMs: rounds, fromScheduleMs: sched, cpuUsPerRequest: cpu, errors: errs(open) };
+    await Promise.all(Object.values(pools).map((p) => p.close()));
+
+    // closed loop: saturated throughput
+    const closed: Record<string, unknown> = {};
+    for (const conns of [16, 64]) {
+      const cp = { direct: newPool(origin.direct, conns), relay: newPool(origin.relay, conns) };
+      for (const p of PATHS) await closedLoop(cp[p], conns, q ? 300 : 500);
+      const ms = q ? 1000 : 3000;
+      ctx.log(`closed loop ${conns} connections: ${q ? 1 : 3} pairs of ${ms} ms rounds`);
+      const res = await interleave(PATHS, q ? 1 : 3, (p) => closedLoop(cp[p], conns, ms));
+      const rps = (rs: LoadResult[]): number => rs.reduce((a, r) => a + r.completed, 0) / (rs.reduce((a, r) => a + r.elapsedMs, 0) / 1000);
+      const tput = { direct: rps(res.direct), relay: rps(res.relay) };
+      rows.push(ratioRow(`throughput, ${conns} connections`, 'req/s', tput.direct, tput.relay, 0.5));
+      closed[`c${conns}`] = {
+        throughput: { direct: round(tput.direct, 0), relay: round(tput.relay, 0) },
+        latencyMs: { direct: summarize(concat(res.direct.map((r) => r.latencies))), relay: summarize(concat(res.relay.map((r) => r.latencies))) },
+        errors: errs(res),
+      };
+      await Promise.all(Object.values(cp).map((p) => p.close()));
+    }
+    data['closedLoop'] = closed;
+    return { rows, data };
+  },
+};
+
+function errs(r: Record<string, LoadResult[]>): Record<string, number> {
+  return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.reduce((a, x) => a + x.errors, 0)]));
+}
