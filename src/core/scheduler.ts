@@ -12,7 +12,7 @@
 // because every event that frees capacity dispatches at once. So a freed slot only ever looks at the
 // queues of the models its own worker serves.
 import type { CancelReason } from '../protocol/index.js';
-import { DeadlineHeap } from './deadline-heap.js';
+import { type Deadline, DeadlineHeap } from './deadline-heap.js';
 import { Deque } from './deque.js';
 import type { ErrorCode } from './errors.js';
 
@@ -62,6 +62,8 @@ interface Req {
   workerId?: string;
   queueDeadline: number;
   lastActivity: number;
+  /** The one deadline armed for the request in its current state (queue, idle or grace). */
+  deadline: Deadline<DeadlineKind> | undefined;
 }
 
 export interface WorkerSpec {
@@ -85,6 +87,8 @@ interface Worker extends WorkerSpec {
   lastDispatch: number;
   /** Ids it finished recently, to tell a late message from a foreign one. */
   recent: Map<string, true>;
+  /** Its armed deadlines (ping, silence, drain), removed when it leaves. */
+  timers: Partial<Record<'ping' | 'silence' | 'drain', Deadline<DeadlineKind>>>;
 }
 
 interface ModelQueue {
@@ -195,6 +199,7 @@ export class Scheduler {
       requeues: 0,
       queueDeadline: 0,
       lastActivity: now,
+      deadline: undefined,
     };
     const w = this.pickWorker(model);
     if (w) {
@@ -279,8 +284,11 @@ export class Scheduler {
 
   registerWorker(spec: WorkerSpec, now: number): Command[] {
     if (this.workers.has(spec.id)) throw new Error(`duplicate worker id ${spec.id}`);
+    // Fields listed one by one (no spread) so every worker shares one V8 hidden class.
     const w: Worker = {
-      ...spec,
+      id: spec.id,
+      name: spec.name,
+      cancelAck: spec.cancelAck ?? false,
       models: [...spec.models],
       maxConcurrent: Math.max(1, spec.maxConcurrent),
       inFlight: new Set(),
@@ -290,12 +298,13 @@ export class Scheduler {
       lastSeen: now,
       lastDispatch: 0,
       recent: new Map(),
+      timers: {},
     };
     this.workers.set(w.id, w);
     this.index(w);
     this.sync(w);
-    this.deadlines.push({ at: now + this.config.heartbeatIntervalMs, kind: 'ping', id: w.id });
-    this.deadlines.push({ at: now + this.config.heartbeatTimeoutMs, kind: 'silence', id: w.id });
+    w.timers.ping = this.deadlines.push({ at: now + this.config.heartbeatIntervalMs, kind: 'ping', id: w.id });
+    w.timers.silence = this.deadlines.push({ at: now + this.config.heartbeatTimeoutMs, kind: 'silence', id: w.id });
     return this.fill(w, now);
   }
 
@@ -334,7 +343,7 @@ export class Scheduler {
     this.sync(w);
     if (drainTimeoutMs !== undefined && drainTimeoutMs > 0) {
       w.drainDeadline = now + drainTimeoutMs;
-      this.deadlines.push({ at: w.drainDeadline, kind: 'drain', id: w.id });
+      w.timers.drain = this.deadlines.push({ at: w.drainDeadline, kind: 'drain', id: w.id });
     }
     return [];
   }
@@ -349,13 +358,14 @@ export class Scheduler {
     const w = this.workers.get(workerId);
     if (!w) return [];
     this.workers.delete(workerId);
+    for (const t of Object.values(w.timers)) this.deadlines.remove(t);
     this.setOpen(w, false);
     this.unindex(w);
     let cmds: Command[] = [];
     for (const id of w.inFlight) {
       const r = this.requests.get(id)!;
       if (r.state === 'cancelling') {
-        this.requests.delete(id);
+        this.forget(r);
         continue;
       }
       if (r.started) {
@@ -406,7 +416,7 @@ export class Scheduler {
           if (!r || r.state !== 'running') break;
           const at = r.lastActivity + this.config.requestTimeoutMs;
           if (at > now) {
-            this.deadlines.push({ at, kind: 'idle', id: r.id });
+            r.deadline = this.deadlines.push({ at, kind: 'idle', id: r.id });
             break;
           }
           const secs = seconds(this.config.requestTimeoutMs);
@@ -425,9 +435,10 @@ export class Scheduler {
           break;
         }
         case 'ping': {
-          if (!this.workers.has(d.id)) break;
+          const w = this.workers.get(d.id);
+          if (!w) break;
           cmds.push({ type: 'ping', workerId: d.id });
-          this.deadlines.push({ at: now + this.config.heartbeatIntervalMs, kind: 'ping', id: d.id });
+          w.timers.ping = this.deadlines.push({ at: now + this.config.heartbeatIntervalMs, kind: 'ping', id: d.id });
           break;
         }
         case 'silence': {
@@ -435,7 +446,7 @@ export class Scheduler {
           if (!w) break;
           const at = w.lastSeen + this.config.heartbeatTimeoutMs;
           if (at > now) {
-            this.deadlines.push({ at, kind: 'silence', id: w.id });
+            w.timers.silence = this.deadlines.push({ at, kind: 'silence', id: w.id });
             break;
           }
           const secs = seconds(this.config.heartbeatTimeoutMs);
@@ -481,6 +492,10 @@ export class Scheduler {
       for (const id of w.inFlight) if (this.requests.get(id)?.workerId !== w.id) throw new Error(`worker ${w.id} holds foreign ${id}`);
     }
     for (const q of this.queues.values()) if (q.length <= 0) throw new Error('empty queue kept');
+    // Only live requests hold deadlines (workers hold at most three each).
+    if (this.deadlines.size > this.requests.size + 3 * this.workers.size) {
+      throw new Error(`deadline heap holds ${this.deadlines.size} entries for ${this.requests.size} requests`);
+    }
   }
 
   // ---------- internals ----------
@@ -515,7 +530,8 @@ export class Scheduler {
     w.inFlight.add(r.id);
     this.sync(w);
     w.lastDispatch = ++this.dispatchSeq;
-    if (this.config.requestTimeoutMs > 0) this.deadlines.push({ at: now + this.config.requestTimeoutMs, kind: 'idle', id: r.id });
+    this.deadlines.remove(r.deadline);
+    r.deadline = this.config.requestTimeoutMs > 0 ? this.deadlines.push({ at: now + this.config.requestTimeoutMs, kind: 'idle', id: r.id }) : undefined;
     return { type: 'dispatch', requestId: r.id, workerId: w.id };
   }
 
@@ -564,7 +580,8 @@ export class Scheduler {
     this.queued++;
     if (this.config.queueTimeoutMs > 0) {
       r.queueDeadline = now + this.config.queueTimeoutMs;
-      this.deadlines.push({ at: r.queueDeadline, kind: 'queue', id: r.id });
+      this.deadlines.remove(r.deadline);
+      r.deadline = this.deadlines.push({ at: r.queueDeadline, kind: 'queue', id: r.id });
     }
   }
 
@@ -577,7 +594,7 @@ export class Scheduler {
   /** Leaves a lazily-deleted entry in the deque; `peek` discards it later. */
   private removeQueued(r: Req): void {
     const q = this.queues.get(r.model)!;
-    this.requests.delete(r.id);
+    this.forget(r);
     r.state = 'cancelling'; // anything but 'queued', so the deque skips it
     this.dequeued(r, q);
   }
@@ -585,7 +602,7 @@ export class Scheduler {
   private requeue(r: Req, now: number): Command[] {
     this.release(r);
     if (r.requeues >= this.config.maxRequeues) {
-      this.requests.delete(r.id);
+      this.forget(r);
       return [fail(r.id, 'requeue_exhausted', `The request failed on ${r.requeues + 1} workers in a row; giving up.`)];
     }
     r.requeues++;
@@ -593,7 +610,7 @@ export class Scheduler {
     if (w) return [this.assign(r, w, now)];
     if (!this.accepting) {
       // Shutting down: every worker drains, so waiting would only stretch the shutdown.
-      this.requests.delete(r.id);
+      this.forget(r);
       return [fail(r.id, 'shutting_down', 'The relay is shutting down; retry shortly.')];
     }
     this.enqueue(r, now, true);
@@ -605,7 +622,8 @@ export class Scheduler {
     const w = this.workers.get(r.workerId!)!;
     if (w.cancelAck) {
       r.state = 'cancelling';
-      this.deadlines.push({ at: now + this.config.cancelGraceMs, kind: 'grace', id: r.id });
+      this.deadlines.remove(r.deadline);
+      r.deadline = this.deadlines.push({ at: now + this.config.cancelGraceMs, kind: 'grace', id: r.id });
       return [];
     }
     this.finish(r);
@@ -620,7 +638,14 @@ export class Scheduler {
   /** The request leaves the scheduler; its worker remembers the id so late messages stay quiet. */
   private finish(r: Req): void {
     this.release(r);
+    this.forget(r);
+  }
+
+  /** The request is gone for good: drop it and the deadline it had armed. */
+  private forget(r: Req): void {
     this.requests.delete(r.id);
+    this.deadlines.remove(r.deadline);
+    r.deadline = undefined;
   }
 
   private release(r: Req): void {

@@ -146,16 +146,20 @@ export class RequestRunner {
   }
 }
 
-async function readText(body: Readable, maxBytes: number): Promise<string> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) {
-      body.destroy();
-      throw new Error(`the backend's answer exceeds the relay's frame limit of ${maxBytes} bytes`);
-    }
-    parts.push(chunk as Buffer);
-  }
-  return Buffer.concat(parts, size).toString('utf8');
+function readText(body: Readable, maxBytes: number): Promise<string> {
+  // 'data' events rather than an async iterator: this runs once per non-streaming request.
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        body.destroy(new Error(`the backend's answer exceeds the relay's frame limit of ${maxBytes} bytes`));
+        return;
+      }
+      parts.push(chunk);
+    });
+    body.once('error', reject);
+    body.once('end', () => resolve((parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)).toString('utf8')));
+  });
 }

@@ -46,3 +46,26 @@ test('hop-by-hop headers and those named by Connection are not forwarded', () =>
   const out = forwardableHeaders({ Connection: 'keep-alive, X-Private', 'x-private': '1', 'keep-alive': 'timeout=5', host: 'h', 'content-length': '3', 'X-Custom': 'v', authorization: 'Bearer k' });
   assert.deepEqual(out, { 'x-custom': 'v', authorization: 'Bearer k' });
 });
+
+test('response_complete and request fast paths accept what the schema accepts and reject the rest', () => {
+  const good = decodeWorkerMessage('{"type":"response_complete","request_id":"r","status_code":200,"headers":{"a":"b"},"body":"{}","token_counts":{"prompt_tokens":1,"total_tokens":2},"extra":1}');
+  assert.ok(good.ok, 'valid response_complete');
+  if (good.ok && good.msg.type === 'response_complete') {
+    assert.equal(good.msg.status_code, 200);
+    assert.equal(good.msg.token_counts?.total_tokens, 2);
+    assert.equal('extra' in good.msg, false);
+  }
+  for (const bad of [
+    '{"type":"response_complete","request_id":"r","status_code":99}',
+    '{"type":"response_complete","request_id":"r","status_code":200.5}',
+    '{"type":"response_complete","request_id":"r","status_code":200,"headers":{"a":1}}',
+    '{"type":"response_complete","request_id":"r","status_code":200,"token_counts":{"total_tokens":-1}}',
+    '{"type":"response_complete","request_id":"r","status_code":200,"body":5}',
+  ]) {
+    const d = decodeWorkerMessage(bad);
+    assert.equal(d.ok, false, bad);
+  }
+  const req = decodeServerMessage('{"type":"request","request_id":"r","model":"m","endpoint_path":"/v1/x","is_streaming":false,"body":"{}"}');
+  assert.ok(req.ok && req.msg.type === 'request' && req.msg.headers !== undefined, 'request decodes with default headers');
+  assert.equal(decodeServerMessage('{"type":"request","request_id":"r","model":"m","endpoint_path":"/v1/x","is_streaming":"no","body":"{}"}').ok, false, 'bad request rejected');
+});
