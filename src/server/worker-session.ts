@@ -38,7 +38,7 @@ export interface SanitizedRegistration {
 const MAX_MODELS = 1024;
 const MAX_MODEL_NAME = 256;
 const MAX_WORKER_NAME = 128;
-const MAX_CONCURRENT = 4096;
+const MAX_CONCURRENT = 65_536;
 
 export class WorkerSession {
   state: SessionState = 'awaiting_register';
