@@ -4,6 +4,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import type { MockStats } from '../../src/mock-backend/types.js';
+
+export type { MockStats };
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const live = new Set<Proc>();
@@ -136,15 +139,6 @@ export interface MockProc extends Proc {
   reset(): Promise<void>;
 }
 
-export interface MockStats {
-  requests: number;
-  active: number;
-  maxActive: number;
-  completed: number;
-  aborted: number;
-  lastRequest: { method: string; path: string; headers: Record<string, string>; body: string } | null;
-  byPath: Record<string, number>;
-}
 
 export async function startMock(args: string[] = []): Promise<MockProc> {
   const p = spawnCli('mock', 'mock-backend.js', ['--listen', '127.0.0.1:0', ...args]) as MockProc;
