@@ -146,6 +146,7 @@ export class WorkerAgent {
     ws.on('close', (code, reason) => {
       if (this.ws !== ws) return;
       clearTimeout(this.watchdog);
+      this.watchdog = undefined;
       const wasReady = this.state === 'ready';
       // Work on a lost link can't be delivered: the server requeues or fails it. Stop the GPU.
       for (const r of this.runners.values()) r.cancel();
