@@ -19,6 +19,8 @@ export interface Plan {
   hang: boolean;
   /** Destroy the socket without answering. */
   reset: boolean;
+  /** Destroy the socket without answering the first request carrying this key; answer later ones. */
+  resetOnce: string | undefined;
   /** Destroy the socket after this many tokens were written (streaming). */
   resetAfter: number | undefined;
 }
@@ -55,5 +57,6 @@ export function planFor(h: IncomingHttpHeaders, d: PlanDefaults): Plan {
     hang: flag(h, 'x-mock-hang'),
     reset: flag(h, 'x-mock-reset'),
     resetAfter: num(h, 'x-mock-reset-after'),
+    resetOnce: typeof h['x-mock-reset-once'] === 'string' ? h['x-mock-reset-once'] : undefined,
   };
 }

@@ -44,6 +44,7 @@ export async function startMockBackend(opts: MockOptions = {}): Promise<MockBack
   });
   const tagList = JSON.stringify({ models: models.map((m) => ({ name: m, model: m })) });
   let seq = 0;
+  const resetKeys = new Set<string>();
 
   function sendStatic(res: ServerResponse, json: string): void {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) });
@@ -65,6 +66,10 @@ export async function startMockBackend(opts: MockOptions = {}): Promise<MockBack
     counters.lastRequest = { method: req.method ?? 'POST', path, headers: req.headers, body: raw };
     const plan = planFor(req.headers, defaults);
     if (plan.reset) return x.resetNow();
+    if (plan.resetOnce !== undefined && !resetKeys.has(plan.resetOnce)) {
+      resetKeys.add(plan.resetOnce);
+      return x.resetNow();
+    }
     if (plan.hang) return; // the Exchange counts it aborted when the client gives up
     const style = route === 'embeddings' ? 'openai' : route.errorStyle;
     let body: unknown;

@@ -69,7 +69,16 @@ export class RequestRunner {
     headers['accept-encoding'] = 'identity';
     headers['content-type'] ??= 'application/json';
     if (opts.backendApiKey) headers['authorization'] = `Bearer ${opts.backendApiKey}`;
-    const res = await opts.backend.post({ path: req.endpoint_path, headers, body: req.body, signal: this.ac.signal });
+    const call = { path: req.endpoint_path, headers, body: req.body, signal: this.ac.signal };
+    let res: Awaited<ReturnType<BackendClient['post']>>;
+    try {
+      res = await opts.backend.post(call);
+    } catch (err) {
+      // A keep-alive connection the backend closed just as we reused it fails before any answer
+      // (llama-server does this now and then): one retry on a fresh connection, never after a byte.
+      if (this.cancelled || !isStaleConnection(err)) throw err;
+      res = await opts.backend.post(call);
+    }
     const outHeaders = forwardableHeaders(res.headers as Record<string, string | string[]>, DROP_FROM_BACKEND);
     if (!req.is_streaming || res.statusCode >= 300) {
       const body = await readText(res.body, opts.maxBodyBytes);
@@ -144,6 +153,11 @@ export class RequestRunner {
       : JSON.stringify({ error: { message, type: 'server_error', code: unreachable ? 'backend_unreachable' : 'backend_error' } });
     this.complete(502, body, { 'content-type': 'application/json' }, undefined);
   }
+}
+
+function isStaleConnection(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 function readText(body: Readable, maxBytes: number): Promise<string> {

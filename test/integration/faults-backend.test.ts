@@ -36,6 +36,16 @@ describe('backend faults', () => {
     assert.equal(server.count('closing worker connection'), 0);
   });
 
+  test('a connection the backend drops before answering is retried once on a fresh one; the client sees one answer', async () => {
+    const [mock, server] = await Promise.all([startMock(['--name', 'A']), startServer()]);
+    await startWorker({ server, backend: mock.url, name: 'wA' });
+    const res = await chat(server, { 'x-mock-reset-once': 'k1' });
+    assert.equal(res.status, 200);
+    const stats = await mock.stats();
+    assert.equal(stats.resets, 1, 'the first attempt was dropped');
+    assert.equal(stats.completed, 1, 'the retry answered');
+  });
+
   test('a stream that goes silent past --request-timeout ends with an SSE timeout event; the backend call is aborted', async () => {
     const [mock, server] = await Promise.all([startMock(['--name', 'A']), startServer(['--request-timeout', '0.5'])]);
     await startWorker({ server, backend: mock.url, name: 'wA' });
