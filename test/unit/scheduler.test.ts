@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Scheduler, type Command, type SchedulerConfig, type WorkerSpec } from '../../src/core/scheduler.js';
+import { prng } from '../helpers/prng.js';
 
 // ---------- helpers ----------
 
@@ -901,17 +902,6 @@ describe('stopAccepting', () => {
 
 // ---------- property-style random test ----------
 
-/** mulberry32: a tiny seeded PRNG so a failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Outcome = 'completed' | 'failed' | 'cancelled';
 
