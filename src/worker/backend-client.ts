@@ -5,7 +5,6 @@ export interface BackendCall {
   path: string;
   headers: Record<string, string>;
   body: string;
-  signal: AbortSignal;
 }
 
 export class BackendClient {
@@ -22,8 +21,9 @@ export class BackendClient {
     this.pool = new Pool(this.origin, { connections, headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 30_000 });
   }
 
-  post(call: BackendCall): Promise<Dispatcher.ResponseData> {
-    return this.pool.request({ method: 'POST', path: this.basePath + call.path, headers: call.headers, body: call.body, signal: call.signal });
+  /** POSTs through the pool with a callback handler (no Readable, no AbortSignal per call). */
+  dispatch(call: BackendCall, handler: Dispatcher.DispatchHandler): void {
+    this.pool.dispatch({ method: 'POST', path: this.basePath + call.path, headers: call.headers, body: call.body }, handler);
   }
 
   get(path: string, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
