@@ -68,7 +68,6 @@ async function handleInference(req: IncomingMessage, res: ServerResponse, path: 
   }
   const body = parseBody(await readBody(req, opts.maxBodyBytes));
   if (res.destroyed) return; // the client left while we read
-  res.socket?.setNoDelay(true);
   relay.submit(
     new Exchange({
       id: relay.newRequestId(),

@@ -27,7 +27,7 @@ export async function startServer(cfg: Partial<ServerConfig> & { workerSecret: s
   const config: ServerConfig = { ...DEFAULT_SERVER_CONFIG, ...cfg };
   const startedAt = Date.now();
   const relay = new Relay({ scheduler: new Scheduler(config.scheduler), log, drainTimeoutMs: config.drainTimeoutMs });
-  const http = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, createHttpHandler({ relay, maxBodyBytes: config.maxBodyBytes, version: VERSION, startedAt }));
+  const http = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, noDelay: true }, createHttpHandler({ relay, maxBodyBytes: config.maxBodyBytes, version: VERSION, startedAt }));
   const gateway = new WorkerGateway({
     secret: config.workerSecret,
     maxFrameBytes: config.maxFrameBytes,

@@ -222,7 +222,7 @@ export class Relay implements SessionHandlers {
         }
         ex.workerId = session.id;
         ex.workerName = session.name;
-        ex.flow = session.has('flow-control') ? new FlowCredit(ex.res, (bytes) => session.send({ type: 'credit', request_id: ex.id, bytes })) : undefined;
+        ex.flow = ex.streaming && session.has('flow-control') ? new FlowCredit(ex.res, (bytes) => session.send({ type: 'credit', request_id: ex.id, bytes })) : undefined;
         session.sendRaw(
           encode({
             type: 'request',
