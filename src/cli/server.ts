@@ -25,7 +25,6 @@ void runMain(async () => {
       maxFrameBytes: flags['max-frame-bytes'] as number,
       drainTimeoutMs: secs('drain-timeout'),
       trustProxy: flags['trust-proxy'] as boolean,
-      logLevel: flags['log-level'] as string,
       scheduler: {
         maxQueueLen: flags['max-queue-len'] as number,
         queueTimeoutMs: secs('queue-timeout'),

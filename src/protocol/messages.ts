@@ -113,9 +113,6 @@ export const CloseCode = {
 
 /** `error.code` values a worker sends with the request-error extension. */
 export const RequestErrorCode = {
-  backendUnreachable: 'backend_unreachable',
-  backendTimeout: 'backend_timeout',
-  backendStreamError: 'backend_stream_error',
   busy: 'worker_busy',
   draining: 'worker_draining',
 } as const;

@@ -17,7 +17,6 @@ export interface ServerConfig {
   registerTimeoutMs: number;
   /** Failed worker authentications allowed per peer address per minute. */
   authFailuresPerMinute: number;
-  logLevel: string;
 }
 
 export const DEFAULT_SERVER_CONFIG: Omit<ServerConfig, 'workerSecret'> = {
@@ -30,5 +29,4 @@ export const DEFAULT_SERVER_CONFIG: Omit<ServerConfig, 'workerSecret'> = {
   trustProxy: false,
   registerTimeoutMs: 5_000,
   authFailuresPerMinute: 10,
-  logLevel: 'info',
 };

@@ -1,7 +1,7 @@
 // One client request on its way through the relay: what was asked, and how the answer is written back.
 // States: waiting (no byte sent) → streaming (SSE headers out) → ended. Once a byte is out the request
 // can't be retried, and a failure becomes an SSE error event instead of an error status.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { forwardableHeaders, type MessageOf, type TokenCounts, type WorkerMessage } from '../protocol/index.js';
 import { RelayError } from '../core/index.js';
 import type { FlowCredit } from './flow-credit.js';
@@ -113,9 +113,6 @@ export function flavorOf(path: string): ApiFlavor {
   return path.startsWith('/v1/messages') ? 'anthropic' : 'openai';
 }
 
-export function clientHeaders(req: IncomingMessage, drop?: ReadonlySet<string>): Record<string, string> {
-  return forwardableHeaders(req.headers, drop);
-}
 
 function backendMessage(status: number, body: string | undefined): string {
   let detail = '';

@@ -3,7 +3,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RelayError } from '../core/index.js';
 import type { Relay } from './relay.js';
-import { Exchange, clientHeaders, flavorOf } from './exchange.js';
+import { forwardableHeaders } from '../protocol/index.js';
+import { Exchange, flavorOf } from './exchange.js';
 import { sendError } from './render-error.js';
 import { parseBody, readBody } from './request-body.js';
 
@@ -76,7 +77,7 @@ async function handleInference(req: IncomingMessage, res: ServerResponse, path: 
       endpoint: path,
       streaming: body.stream,
       body: body.raw,
-      headers: clientHeaders(req),
+      headers: forwardableHeaders(req.headers),
       res,
       now: performance.now(),
     }),

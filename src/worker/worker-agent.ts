@@ -37,8 +37,9 @@ export class WorkerAgent {
   private watchdog: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private lastHeard = 0;
-  /** Set once draining starts (SIGTERM or the server's graceful_shutdown). */
-  private draining: { until: number; forever: boolean } | undefined;
+  /** Why we take no new work: our own SIGTERM drain (final), or the server's graceful_shutdown
+   * (lasts until that session ends). */
+  private draining: 'self' | 'server' | undefined;
   private idleWaiters: (() => void)[] = [];
   private readonly stoppedPromise: Promise<void>;
   private resolveStopped!: () => void;
@@ -71,8 +72,8 @@ export class WorkerAgent {
    * timeout, close with 1000 and stop.
    */
   async drain(): Promise<void> {
-    if (this.draining?.forever) return this.stoppedPromise;
-    this.draining = { until: Date.now() + this.cfg.drainTimeoutMs, forever: true };
+    if (this.draining === 'self') return this.stoppedPromise;
+    this.draining = 'self';
     this.log.info({ in_flight: this.runners.size, drain_timeout_ms: this.cfg.drainTimeoutMs }, 'draining');
     if (this.extensions.has('drain-notice')) this.send({ type: 'draining', reason: 'worker shutting down' });
     await this.waitIdle(this.cfg.drainTimeoutMs);
@@ -152,7 +153,7 @@ export class WorkerAgent {
       for (const r of this.runners.values()) r.cancel();
       if (this.state === 'stopped') return;
       if (wasReady) this.log.warn({ code, reason: reason.toString() }, 'disconnected from server');
-      if (this.draining && !this.draining.forever) this.draining = undefined; // server drain ends with the session
+      if (this.draining === 'server') this.draining = undefined;
       this.scheduleReconnect(refused);
     });
   }
@@ -208,7 +209,7 @@ export class WorkerAgent {
         this.flowWindow = this.extensions.has('flow-control') ? msg.flow_window_bytes : undefined;
         if (msg.warnings?.length) this.log.warn({ warnings: msg.warnings }, 'registration warnings');
         this.log.info({ worker_id: msg.worker_id, models: msg.models, extensions: [...this.extensions] }, 'registered');
-        if (this.draining?.forever && this.extensions.has('drain-notice')) this.send({ type: 'draining', reason: 'worker shutting down' });
+        if (this.draining === 'self' && this.extensions.has('drain-notice')) this.send({ type: 'draining', reason: 'worker shutting down' });
         return;
       case 'request':
         return this.onRequest(msg);
@@ -268,7 +269,7 @@ export class WorkerAgent {
   private onServerDrain(msg: MessageOf<ServerMessage, 'graceful_shutdown'>): void {
     if (this.draining) return;
     const ms = (msg.drain_timeout_secs ?? this.cfg.drainTimeoutMs / 1000) * 1000;
-    this.draining = { until: Date.now() + ms, forever: false };
+    this.draining = 'server';
     this.log.info({ reason: msg.reason, drain_timeout_ms: ms }, 'server asked us to drain');
     const ws = this.ws;
     void this.waitIdle(ms).then(() => {
