@@ -1,40 +1,43 @@
-// A/B: `node --import tsx bench/ab.ts /path/to/other/dist [--secs N] [--pairs N]` runs two relays on one
-// simulated backend, A from this tree's dist/ and B from the given build (say, a patched copy of
-// src built elsewhere), and interleaves rounds of saturated non-streaming load (64 connections) and
+// A/B: `node --import tsx bench/ab.ts [/path/to/other/dist] [--b-node-args="--flag ..."] [--secs N] [--pairs N]`
+// runs two relays on one simulated backend, A from this tree's dist/ and B from the given build (say,
+// a patched copy of src built elsewhere) and/or with other node flags, and interleaves rounds of saturated non-streaming load (64 connections) and
 // 200 streams at a 20 ms cadence, reporting throughput, stream latencies and CPU per request/chunk.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startBackend, startRelay, type Relay } from './cluster.js';
 import { cpuPerUnit, withCpu } from './cpu.js';
-import { closedLoop, newPool } from './http-load.js';
+import { closedLoop, newPool, type LoadResult } from './http-load.js';
+import { hasWrk, wrkClosedLoop } from './wrk.js';
 import { interleave } from './interleave.js';
 import { DIST, stopAll } from './procs.js';
 import { streamPool, streamRound } from './sse-client.js';
 import { summarize } from './stats.js';
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { secs: { type: 'string' }, pairs: { type: 'string' } } });
-  const other = positionals[0];
-  if (!other) throw new Error('usage: bench/ab.ts /path/to/other/dist [--secs N] [--pairs N]');
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { secs: { type: 'string' }, pairs: { type: 'string' }, 'b-node-args': { type: 'string' } } });
+  const other = positionals[0] ?? DIST;
+  const bArgs = values['b-node-args']?.split(' ').filter(Boolean) ?? [];
+  if (!positionals[0] && !bArgs.length) throw new Error('usage: bench/ab.ts [/path/to/other/dist] [--b-node-args="..."] [--secs N] [--pairs N]');
   const ms = Number(values.secs ?? 3) * 1000;
   const pairs = Number(values.pairs ?? 3);
   const backend = await startBackend();
   const relays: Record<'A' | 'B', Relay> = {
     A: await startRelay(backend.url, { label: 'relay-A' }),
-    B: await startRelay(backend.url, { label: 'relay-B', dist: resolve(other) }),
+    B: await startRelay(backend.url, { label: 'relay-B', dist: resolve(other), server: { nodeArgs: bArgs }, worker: { nodeArgs: bArgs } }),
   };
   const pids = (r: Relay): Record<string, number> => ({ server: r.server.pid, worker: r.workers[0]!.pid });
   const V = ['A', 'B'] as const;
-  process.stdout.write(`A = ${DIST}\nB = ${resolve(other)}\n`);
+  process.stdout.write(`A = ${DIST}\nB = ${resolve(other)} ${bArgs.join(' ')}\n`);
 
   const np = { A: newPool(relays.A.url, 64), B: newPool(relays.B.url, 64) };
-  for (const v of V) await closedLoop(np[v], 64, 500);
-  const ns = await interleave(V, pairs, (v) => withCpu(pids(relays[v]), () => closedLoop(np[v], 64, ms)));
+  const nsRound = (v: 'A' | 'B', roundMs: number): Promise<LoadResult> => (hasWrk() ? wrkClosedLoop(relays[v].url, 64, roundMs / 1000) : closedLoop(np[v], 64, roundMs));
+  for (const v of V) await nsRound(v, 1000);
+  const ns = await interleave(V, pairs, (v) => withCpu(pids(relays[v]), () => nsRound(v, ms)));
   for (const v of V) {
     const done = ns[v].reduce((a, r) => a + r.result.completed, 0);
     const secs = ns[v].reduce((a, r) => a + r.result.elapsedMs, 0) / 1000;
     const cpu = cpuPerUnit(ns[v], done);
-    process.stdout.write(`${v} non-streaming, 64 connections: ${Math.round(done / secs)} req/s; CPU µs/request server ${cpu['server']!.toFixed(0)} worker ${cpu['worker']!.toFixed(0)}\n`);
+    process.stdout.write(`${v} non-streaming, 64 connections (${hasWrk() ? 'wrk' : 'node client'}): ${Math.round(done / secs)} req/s; CPU µs/request server ${cpu['server']!.toFixed(0)} worker ${cpu['worker']!.toFixed(0)}\n`);
   }
 
   const sp = { A: streamPool(relays.A.url, 200), B: streamPool(relays.B.url, 200) };

@@ -4,10 +4,10 @@
 import { Pool } from 'undici';
 import { MODEL } from './cluster.js';
 
-const PATH = '/v1/chat/completions';
-const BODY = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Say hello in one short sentence.' }] });
+export const PATH = '/v1/chat/completions';
+export const BODY = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Say hello in one short sentence.' }] });
 /** A small answer at once: 8 tokens, no simulated generation time. */
-const HEADERS = { 'content-type': 'application/json', 'x-mock-tokens': '8', 'x-mock-delay-ms': '0' };
+export const HEADERS = { 'content-type': 'application/json', 'x-mock-tokens': '8', 'x-mock-delay-ms': '0' };
 
 export interface LoadResult {
   /** Milliseconds from send to the end of the body. */

@@ -12,6 +12,7 @@ const SSE_HEADERS = {
   'cache-control': 'no-cache',
   'x-accel-buffering': 'no',
 };
+const JSON_TYPE = 'application/json';
 
 export interface ExchangeInit {
   id: string;
@@ -53,8 +54,6 @@ export class Exchange {
     this.headers = init.headers;
     this.res = init.res;
     this.receivedAt = init.now;
-    // Lets a client or operator match a response to the relay's log line.
-    this.res.setHeader('x-request-id', this.id);
   }
 
   /** A byte has been written to the client. */
@@ -70,7 +69,7 @@ export class Exchange {
   writeChunk(chunk: string): boolean {
     if (!this.res.headersSent) {
       this.status = 200;
-      this.res.writeHead(200, this.streaming ? SSE_HEADERS : { 'content-type': 'application/json' });
+      this.res.writeHead(200, this.streaming ? { ...SSE_HEADERS, 'x-request-id': this.id } : { 'content-type': JSON_TYPE, 'x-request-id': this.id });
       // Headers go out with the first chunk in one packet; Nagle is off on the socket.
     }
     const flushed = this.res.write(chunk);
@@ -95,9 +94,12 @@ export class Exchange {
     this.status = msg.status_code;
     const headers: Record<string, string | number> = msg.headers ? forwardableHeaders(msg.headers) : {};
     if (this.streaming && msg.status_code < 300 && msg.body === undefined) Object.assign(headers, SSE_HEADERS);
-    if (headers['content-type'] === undefined && msg.body !== undefined) headers['content-type'] = 'application/json';
+    if (headers['content-type'] === undefined && msg.body !== undefined) headers['content-type'] = JSON_TYPE;
     const body = msg.body ?? '';
     headers['content-length'] = Buffer.byteLength(body);
+    // Lets a client or operator match a response to the relay's log line. Given to writeHead, not
+    // setHeader, so node:http renders the headers in one pass.
+    headers['x-request-id'] = this.id;
     this.res.writeHead(msg.status_code, headers);
     this.res.end(body);
   }
@@ -105,7 +107,7 @@ export class Exchange {
   fail(err: RelayError): void {
     this.errorCode = err.code;
     if (!this.res.headersSent) this.status = err.status;
-    sendError(this.res, this.flavor, err);
+    sendError(this.res, this.flavor, err, this.id);
   }
 }
 

@@ -32,13 +32,7 @@ export function createHttpHandler(opts: HttpApiOptions): (req: IncomingMessage, 
     const flavor = flavorOf(path);
     if (INFERENCE_ROUTES.has(path)) {
       if (req.method !== 'POST') return methodNotAllowed(res, flavor, 'POST');
-      handleInference(req, res, path, opts).catch((err: unknown) => {
-        const e = err instanceof RelayError ? err : new RelayError('internal_error', 'Internal relay error.');
-        if (e.code === 'body_too_large') res.setHeader('connection', 'close');
-        sendError(res, flavor, e);
-        if (!(err instanceof RelayError)) console.error(err);
-      });
-      return;
+      return handleInference(req, res, path, opts);
     }
     if (path === '/v1/models') {
       if (req.method !== 'GET') return methodNotAllowed(res, flavor, 'GET');
@@ -61,27 +55,39 @@ export function createHttpHandler(opts: HttpApiOptions): (req: IncomingMessage, 
   };
 }
 
-async function handleInference(req: IncomingMessage, res: ServerResponse, path: string, opts: HttpApiOptions): Promise<void> {
+function handleInference(req: IncomingMessage, res: ServerResponse, path: string, opts: HttpApiOptions): void {
   const { relay } = opts;
+  const flavor = flavorOf(path);
   if (relay.isClosing) {
     req.resume();
-    throw new RelayError('shutting_down', 'The relay is shutting down; retry shortly.');
+    return sendError(res, flavor, new RelayError('shutting_down', 'The relay is shutting down; retry shortly.'));
   }
-  const body = parseBody(await readBody(req, opts.maxBodyBytes));
-  if (res.destroyed) return; // the client left while we read
-  relay.submit(
-    new Exchange({
-      id: relay.newRequestId(),
-      model: body.model,
-      flavor: flavorOf(path),
-      endpoint: path,
-      streaming: body.stream,
-      body: body.raw,
-      headers: forwardableHeaders(req.headers),
-      res,
-      now: performance.now(),
-    }),
-  );
+  readBody(req, opts.maxBodyBytes, (readErr, buf) => {
+    try {
+      if (readErr && !(readErr instanceof RelayError)) return; // the client's connection failed mid-body
+      if (readErr) throw readErr;
+      const body = parseBody(buf);
+      if (res.destroyed) return; // the client left while we read
+      relay.submit(
+        new Exchange({
+          id: relay.newRequestId(),
+          model: body.model,
+          flavor,
+          endpoint: path,
+          streaming: body.stream,
+          body: body.raw,
+          headers: forwardableHeaders(req.headers),
+          res,
+          now: performance.now(),
+        }),
+      );
+    } catch (err) {
+      const e = err instanceof RelayError ? err : new RelayError('internal_error', 'Internal relay error.');
+      if (e.code === 'body_too_large') res.setHeader('connection', 'close');
+      sendError(res, flavor, e);
+      if (!(err instanceof RelayError)) console.error(err);
+    }
+  });
 }
 
 function pathOf(url: string | undefined): string {

@@ -18,7 +18,7 @@ export function errorEvent(flavor: ApiFlavor, err: RelayError): string {
 }
 
 /** Writes the error as a complete response, or as a final SSE event if the response already began. */
-export function sendError(res: ServerResponse, flavor: ApiFlavor, err: RelayError): void {
+export function sendError(res: ServerResponse, flavor: ApiFlavor, err: RelayError, requestId?: string): void {
   if (res.destroyed || res.writableEnded) return;
   if (res.headersSent) {
     res.end(errorEvent(flavor, err));
@@ -30,6 +30,7 @@ export function sendError(res: ServerResponse, flavor: ApiFlavor, err: RelayErro
     'content-length': Buffer.byteLength(body),
   };
   if (err.spec.retryAfterSecs !== undefined) headers['retry-after'] = err.spec.retryAfterSecs;
+  if (requestId !== undefined) headers['x-request-id'] = requestId;
   res.writeHead(err.status, headers);
   res.end(body);
 }

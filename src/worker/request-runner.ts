@@ -68,14 +68,12 @@ export class RequestRunner {
       const attempt = (): void => {
         let status = 0;
         let outHeaders: Record<string, string> | undefined;
-        let streaming = false;
         const parts: Buffer[] = [];
         let size = 0;
-        const decoder = new TextDecoder('utf-8');
-        const splitter = new SseSplitter();
-        const usage = new UsageCollector();
+        // Only a stream needs the decoder, splitter and event scanning: made when one starts.
+        let stream: { decoder: TextDecoder; splitter: SseSplitter; usage: UsageCollector } | undefined;
         const window = opts.flowWindow;
-        const sendEvents = (events: string, c: DispatchController): void => {
+        const sendEvents = (events: string, usage: UsageCollector, c: DispatchController): void => {
           if (!events) return;
           usage.fromEvents(events);
           opts.send({ type: 'response_chunk', request_id: this.id, chunk: events });
@@ -91,15 +89,15 @@ export class RequestRunner {
           },
           onResponseStart: (_c, statusCode, h) => {
             status = statusCode;
-            streaming = req.is_streaming && statusCode < 300;
-            if (!streaming) outHeaders = forwardableHeaders(h as Record<string, string | string[]>, DROP_FROM_BACKEND);
+            if (req.is_streaming && statusCode < 300) stream = { decoder: new TextDecoder('utf-8'), splitter: new SseSplitter(), usage: new UsageCollector() };
+            else outHeaders = forwardableHeaders(h as Record<string, string | string[]>, DROP_FROM_BACKEND);
           },
           onResponseData: (c, chunk) => {
             if (this.cancelled) return;
-            if (streaming) {
-              sendEvents(splitter.push(decoder.decode(chunk, { stream: true })), c);
+            if (stream) {
+              sendEvents(stream.splitter.push(stream.decoder.decode(chunk, { stream: true })), stream.usage, c);
               // A backend that never ends its events would make us buffer forever: cap it.
-              if (splitter.buffered > opts.maxBodyBytes) c.abort(new Error('the backend sent an SSE event larger than the frame limit'));
+              if (stream.splitter.buffered > opts.maxBodyBytes) c.abort(new Error('the backend sent an SSE event larger than the frame limit'));
               return;
             }
             size += chunk.length;
@@ -108,13 +106,12 @@ export class RequestRunner {
           },
           onResponseEnd: (c) => {
             if (this.cancelled) return resolve(this.acknowledgeCancel());
-            if (streaming) {
-              sendEvents(splitter.push(decoder.decode()) + splitter.flush(), c);
-              this.complete(status, undefined, undefined, usage.result());
+            if (stream) {
+              sendEvents(stream.splitter.push(stream.decoder.decode()) + stream.splitter.flush(), stream.usage, c);
+              this.complete(status, undefined, undefined, stream.usage.result());
             } else {
               const body = (parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)).toString('utf8');
-              usage.fromBody(body);
-              this.complete(status, body, outHeaders, usage.result());
+              this.complete(status, body, outHeaders, UsageCollector.fromBody(body));
             }
             resolve('completed');
           },
@@ -137,14 +134,8 @@ export class RequestRunner {
 
   private complete(status: number, body: string | undefined, headers: Record<string, string> | undefined, tokens: TokenCounts | undefined): void {
     if (this.cancelled) return;
-    this.opts.send({
-      type: 'response_complete',
-      request_id: this.id,
-      status_code: status,
-      ...(headers ? { headers } : {}),
-      ...(body !== undefined ? { body } : {}),
-      ...(tokens ? { token_counts: tokens } : {}),
-    });
+    // Undefined fields vanish from the frame (JSON.stringify), so no spreads are needed.
+    this.opts.send({ type: 'response_complete', request_id: this.id, status_code: status, headers, body, token_counts: tokens });
   }
 
   private acknowledgeCancel(): RunnerOutcome {

@@ -17,6 +17,13 @@ export class UsageCollector {
   private completion: number | undefined;
   private total: number | undefined;
 
+  /** The token counts in a JSON body (non-streaming answer). */
+  static fromBody(body: string): TokenCounts | undefined {
+    const c = new UsageCollector();
+    c.fromBody(body);
+    return c.result();
+  }
+
   /** Looks at a JSON body (non-streaming answer). */
   fromBody(body: string): void {
     // Parse only the usage object, not the whole answer (which may be megabytes of embeddings).

@@ -20,7 +20,7 @@ import type { Logger } from '../log.js';
 import { BackendClient } from './backend-client.js';
 import type { WorkerConfig } from './config.js';
 import { discoverModels } from './model-discovery.js';
-import { RequestRunner } from './request-runner.js';
+import { RequestRunner, type RunnerOptions } from './request-runner.js';
 
 export type AgentState = 'connecting' | 'registering' | 'ready' | 'stopped';
 
@@ -31,6 +31,8 @@ export class WorkerAgent {
   private readonly runners = new Map<string, RequestRunner>();
   private extensions = new Set<Extension>();
   private flowWindow: number | undefined;
+  /** What every request runner of this session shares (set at register_ack). */
+  private runnerOptions: RunnerOptions | undefined;
   private models: string[] = [];
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -207,6 +209,14 @@ export class WorkerAgent {
         this.attempt = 0;
         this.extensions = new Set((msg.extensions ?? []).filter((e): e is Extension => (EXTENSIONS as readonly string[]).includes(e)));
         this.flowWindow = this.extensions.has('flow-control') ? msg.flow_window_bytes : undefined;
+        this.runnerOptions = {
+          backend: this.backend,
+          send: (m) => this.send(m),
+          backendApiKey: this.cfg.backendApiKey,
+          maxBodyBytes: this.cfg.maxFrameBytes - 64 * 1024,
+          flowWindow: this.flowWindow,
+          cancelAck: this.extensions.has('cancel-ack'),
+        };
         if (msg.warnings?.length) this.log.warn({ warnings: msg.warnings }, 'registration warnings');
         this.log.info({ worker_id: msg.worker_id, models: msg.models, extensions: [...this.extensions] }, 'registered');
         if (this.draining === 'self' && this.extensions.has('drain-notice')) this.send({ type: 'draining', reason: 'worker shutting down' });
@@ -239,14 +249,8 @@ export class WorkerAgent {
     if (this.runners.size >= this.cfg.maxConcurrency) {
       return this.refuse(req, RequestErrorCode.busy, `worker is at its limit of ${this.cfg.maxConcurrency} concurrent requests`);
     }
-    const runner = new RequestRunner(req, {
-      backend: this.backend,
-      send: (m) => this.send(m),
-      backendApiKey: this.cfg.backendApiKey,
-      maxBodyBytes: this.cfg.maxFrameBytes - 64 * 1024,
-      flowWindow: this.flowWindow,
-      cancelAck: this.extensions.has('cancel-ack'),
-    });
+    if (!this.runnerOptions) return; // a request before register_ack: not from a conforming server
+    const runner = new RequestRunner(req, this.runnerOptions);
     this.runners.set(runner.id, runner);
     void runner.run().then((outcome) => {
       this.runners.delete(runner.id);
