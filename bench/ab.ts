@@ -14,7 +14,8 @@ import { streamPool, streamRound } from './sse-client.js';
 import { summarize } from './stats.js';
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { secs: { type: 'string' }, pairs: { type: 'string' }, 'b-node-args': { type: 'string' } } });
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { secs: { type: 'string' }, pairs: { type: 'string' }, 'b-node-args': { type: 'string' }, conns: { type: 'string' }, 'no-streams': { type: 'boolean' } } });
+  const conns = Number(values.conns ?? 64);
   const other = positionals[0] ?? DIST;
   const bArgs = values['b-node-args']?.split(' ').filter(Boolean) ?? [];
   if (!positionals[0] && !bArgs.length) throw new Error('usage: bench/ab.ts [/path/to/other/dist] [--b-node-args="..."] [--secs N] [--pairs N]');
@@ -29,17 +30,21 @@ async function main(): Promise<void> {
   const V = ['A', 'B'] as const;
   process.stdout.write(`A = ${DIST}\nB = ${resolve(other)} ${bArgs.join(' ')}\n`);
 
-  const np = { A: newPool(relays.A.url, 64), B: newPool(relays.B.url, 64) };
-  const nsRound = (v: 'A' | 'B', roundMs: number): Promise<LoadResult> => (hasWrk() ? wrkClosedLoop(relays[v].url, 64, roundMs / 1000) : closedLoop(np[v], 64, roundMs));
+  const np = { A: newPool(relays.A.url, conns), B: newPool(relays.B.url, conns) };
+  const nsRound = (v: 'A' | 'B', roundMs: number): Promise<LoadResult> => (hasWrk() ? wrkClosedLoop(relays[v].url, conns, roundMs / 1000) : closedLoop(np[v], conns, roundMs));
   for (const v of V) await nsRound(v, 1000);
   const ns = await interleave(V, pairs, (v) => withCpu(pids(relays[v]), () => nsRound(v, ms)));
   for (const v of V) {
     const done = ns[v].reduce((a, r) => a + r.result.completed, 0);
     const secs = ns[v].reduce((a, r) => a + r.result.elapsedMs, 0) / 1000;
     const cpu = cpuPerUnit(ns[v], done);
-    process.stdout.write(`${v} non-streaming, 64 connections (${hasWrk() ? 'wrk' : 'node client'}): ${Math.round(done / secs)} req/s; CPU µs/request server ${cpu['server']!.toFixed(0)} worker ${cpu['worker']!.toFixed(0)}\n`);
+    process.stdout.write(`${v} non-streaming, ${conns} connections (${hasWrk() ? 'wrk' : 'node client'}): ${Math.round(done / secs)} req/s; CPU µs/request server ${cpu['server']!.toFixed(0)} worker ${cpu['worker']!.toFixed(0)}\n`);
   }
 
+  if (values['no-streams']) {
+    await Promise.all(Object.values(np).map((p) => p.close()));
+    return void (await stopAll());
+  }
   const sp = { A: streamPool(relays.A.url, 200), B: streamPool(relays.B.url, 200) };
   const load = { concurrency: 200, tokens: 25, delayMs: 20, measureMs: ms };
   const st = await interleave(V, pairs, (v) => withCpu(pids(relays[v]), () => streamRound(sp[v], load)));

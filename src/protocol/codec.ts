@@ -1,5 +1,5 @@
 // The only place frames are parsed: text → validated message, or a typed failure with its close code.
-import { CloseCode, ServerMessage, WorkerMessage } from './messages.js';
+import { CloseCode, ServerMessage, WorkerMessage, type MessageOf } from './messages.js';
 import type { z } from 'zod';
 
 export type Decoded<T> = { ok: true; msg: T } | { ok: false; closeCode: number; reason: string };
@@ -47,18 +47,9 @@ export function decodeServerMessage(data: string): Decoded<ServerMessage> {
       typeof r['body'] === 'string' &&
       (r['headers'] === undefined || isStringRecord(r['headers']))
     ) {
-      return {
-        ok: true,
-        msg: {
-          type: 'request',
-          request_id: r['request_id'],
-          model: r['model'],
-          endpoint_path: r['endpoint_path'],
-          is_streaming: r['is_streaming'],
-          body: r['body'],
-          headers: (r['headers'] as Record<string, string> | undefined) ?? {},
-        },
-      };
+      // The checked object itself is the message (unknown extra fields ride along, unread).
+      r['headers'] ??= {};
+      return { ok: true, msg: r as MessageOf<ServerMessage, 'request'> };
     }
   }
   return decode(ServerMessage, data);
@@ -67,9 +58,8 @@ export function decodeServerMessage(data: string): Decoded<ServerMessage> {
 function fastWorkerMessage(raw: unknown): WorkerMessage | undefined {
   const r = raw as Record<string, unknown>;
   if (!isId(r['request_id'])) return undefined;
-  if (r['type'] === 'response_chunk') {
-    return typeof r['chunk'] === 'string' ? { type: 'response_chunk', request_id: r['request_id'], chunk: r['chunk'] } : undefined;
-  }
+  // The checked object itself is the message (unknown extra fields ride along, unread).
+  if (r['type'] === 'response_chunk') return typeof r['chunk'] === 'string' ? (r as MessageOf<WorkerMessage, 'response_chunk'>) : undefined;
   if (r['type'] !== 'response_complete') return undefined;
   const status = r['status_code'];
   const { headers, body, token_counts: tc } = r;
@@ -81,14 +71,7 @@ function fastWorkerMessage(raw: unknown): WorkerMessage | undefined {
     const t = tc as Record<string, unknown>;
     for (const k of ['prompt_tokens', 'completion_tokens', 'total_tokens']) if (t[k] !== undefined && !isCount(t[k])) return undefined;
   }
-  const msg: WorkerMessage = { type: 'response_complete', request_id: r['request_id'], status_code: status };
-  if (headers !== undefined) msg.headers = headers as Record<string, string>;
-  if (body !== undefined) msg.body = body as string;
-  if (tc !== undefined) {
-    const t = tc as Record<string, number | undefined>;
-    msg.token_counts = { prompt_tokens: t['prompt_tokens'], completion_tokens: t['completion_tokens'], total_tokens: t['total_tokens'] };
-  }
-  return msg;
+  return r as MessageOf<WorkerMessage, 'response_complete'>;
 }
 
 function parse(data: string): unknown {

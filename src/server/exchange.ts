@@ -2,7 +2,7 @@
 // States: waiting (no byte sent) → streaming (SSE headers out) → ended. Once a byte is out the request
 // can't be retried, and a failure becomes an SSE error event instead of an error status.
 import type { ServerResponse } from 'node:http';
-import { forwardableHeaders, type MessageOf, type TokenCounts, type WorkerMessage } from '../protocol/index.js';
+import { allForwardable, forwardableHeaders, type MessageOf, type TokenCounts, type WorkerMessage } from '../protocol/index.js';
 import { RelayError } from '../core/index.js';
 import type { FlowCredit } from './flow-credit.js';
 import { type ApiFlavor, errorEvent, sendError } from './render-error.js';
@@ -92,7 +92,8 @@ export class Exchange {
       return;
     }
     this.status = msg.status_code;
-    const headers: Record<string, string | number> = msg.headers ? forwardableHeaders(msg.headers) : {};
+    // The frame's headers object is ours (freshly parsed): reused when nothing in it must go.
+    const headers: Record<string, string | number> = msg.headers ? (allForwardable(msg.headers) ? msg.headers : forwardableHeaders(msg.headers)) : {};
     if (this.streaming && msg.status_code < 300 && msg.body === undefined) Object.assign(headers, SSE_HEADERS);
     if (headers['content-type'] === undefined && msg.body !== undefined) headers['content-type'] = JSON_TYPE;
     const body = msg.body ?? '';
@@ -100,7 +101,13 @@ export class Exchange {
     // Lets a client or operator match a response to the relay's log line. Given to writeHead, not
     // setHeader, so node:http renders the headers in one pass.
     headers['x-request-id'] = this.id;
-    this.res.writeHead(msg.status_code, headers);
+    try {
+      this.res.writeHead(msg.status_code, headers);
+    } catch (err) {
+      // A header name or value HTTP forbids (a broken or hostile worker): node:http refuses it before
+      // a byte is out, so the client gets a clean 502 instead.
+      return this.fail(new RelayError('backend_error', `The worker's answer carried a header HTTP does not allow: ${(err as Error).message}`));
+    }
     this.res.end(body);
   }
 

@@ -300,6 +300,7 @@ export class Relay implements SessionHandlers {
   }
 
   private logDone(ex: Exchange): void {
+    if (!this.log.isLevelEnabled('info')) return; // one per request: skip building the record
     const tc = ex.tokenCounts;
     this.log.info(
       {

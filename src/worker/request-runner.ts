@@ -28,11 +28,23 @@ export type RunnerOutcome = 'completed' | 'cancelled' | 'failed';
 const DROP_TO_BACKEND = new Set(['accept-encoding', 'x-worker-secret']);
 const DROP_FROM_BACKEND = new Set(['content-encoding', 'date', 'server']);
 
-export class RequestRunner {
+/** One backend call's handler. The runner is its own undici dispatch handler (methods, not a fresh
+ * set of closures per call): this is the worker's hottest path. */
+export class RequestRunner implements Dispatcher.DispatchHandler {
   readonly id: string;
   private cancelled = false;
   private unacked = 0;
   private controller: DispatchController | undefined;
+  private retried = false;
+  private done: ((outcome: RunnerOutcome) => void) | undefined;
+  private headers: Record<string, string> | undefined;
+  // Per attempt:
+  private status = 0;
+  private outHeaders: Record<string, string> | undefined;
+  private parts: Buffer[] = [];
+  private size = 0;
+  /** Only a stream needs the decoder, splitter and event scanning: made when one starts. */
+  private stream: { decoder: TextDecoder; splitter: SseSplitter; usage: UsageCollector } | undefined;
 
   constructor(
     private readonly req: Request,
@@ -54,82 +66,94 @@ export class RequestRunner {
     if (c?.paused && this.opts.flowWindow !== undefined && this.unacked < this.opts.flowWindow) c.resume();
   }
 
-  /** Forwards the request; resolves once the answer (or the failure) has been sent to the server. */
-  run(): Promise<RunnerOutcome> {
+  /** Forwards the request; `done` runs once the answer (or the failure) has been sent to the server. */
+  run(done: (outcome: RunnerOutcome) => void): void {
     const { req, opts } = this;
     const headers = forwardableHeaders(req.headers, DROP_TO_BACKEND);
     headers['accept-encoding'] = 'identity';
     headers['content-type'] ??= 'application/json';
     if (opts.backendApiKey) headers['authorization'] = `Bearer ${opts.backendApiKey}`;
-    return new Promise((resolve) => {
-      let retried = false;
-      // undici's dispatch API: callbacks instead of a Readable and an AbortSignal per call. This is
-      // the worker's hottest path, so the lighter machinery is worth it.
-      const attempt = (): void => {
-        let status = 0;
-        let outHeaders: Record<string, string> | undefined;
-        const parts: Buffer[] = [];
-        let size = 0;
-        // Only a stream needs the decoder, splitter and event scanning: made when one starts.
-        let stream: { decoder: TextDecoder; splitter: SseSplitter; usage: UsageCollector } | undefined;
-        const window = opts.flowWindow;
-        const sendEvents = (events: string, usage: UsageCollector, c: DispatchController): void => {
-          if (!events) return;
-          usage.fromEvents(events);
-          opts.send({ type: 'response_chunk', request_id: this.id, chunk: events });
-          if (window !== undefined) {
-            this.unacked += Buffer.byteLength(events);
-            if (this.unacked >= window) c.pause();
-          }
-        };
-        opts.backend.dispatch({ path: req.endpoint_path, headers, body: req.body }, {
-          onRequestStart: (c) => {
-            this.controller = c;
-            if (this.cancelled) c.abort(new Error('cancelled'));
-          },
-          onResponseStart: (_c, statusCode, h) => {
-            status = statusCode;
-            if (req.is_streaming && statusCode < 300) stream = { decoder: new TextDecoder('utf-8'), splitter: new SseSplitter(), usage: new UsageCollector() };
-            else outHeaders = forwardableHeaders(h as Record<string, string | string[]>, DROP_FROM_BACKEND);
-          },
-          onResponseData: (c, chunk) => {
-            if (this.cancelled) return;
-            if (stream) {
-              sendEvents(stream.splitter.push(stream.decoder.decode(chunk, { stream: true })), stream.usage, c);
-              // A backend that never ends its events would make us buffer forever: cap it.
-              if (stream.splitter.buffered > opts.maxBodyBytes) c.abort(new Error('the backend sent an SSE event larger than the frame limit'));
-              return;
-            }
-            size += chunk.length;
-            if (size > opts.maxBodyBytes) c.abort(new Error(`the backend's answer exceeds the relay's frame limit of ${opts.maxBodyBytes} bytes`));
-            else parts.push(chunk);
-          },
-          onResponseEnd: (c) => {
-            if (this.cancelled) return resolve(this.acknowledgeCancel());
-            if (stream) {
-              sendEvents(stream.splitter.push(stream.decoder.decode()) + stream.splitter.flush(), stream.usage, c);
-              this.complete(status, undefined, undefined, stream.usage.result());
-            } else {
-              const body = (parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)).toString('utf8');
-              this.complete(status, body, outHeaders, UsageCollector.fromBody(body));
-            }
-            resolve('completed');
-          },
-          onResponseError: (_c, err) => {
-            if (this.cancelled) return resolve(this.acknowledgeCancel());
-            // A keep-alive connection the backend closed just as we reused it fails before any
-            // answer (llama-server does this now and then): one retry, never after a byte.
-            if (status === 0 && !retried && isStaleConnection(err)) {
-              retried = true;
-              return attempt();
-            }
-            this.fail(err);
-            resolve('failed');
-          },
-        });
-      };
-      attempt();
-    });
+    this.headers = headers;
+    this.done = done;
+    this.attempt();
+  }
+
+  private attempt(): void {
+    this.status = 0;
+    this.outHeaders = undefined;
+    this.parts = [];
+    this.size = 0;
+    this.stream = undefined;
+    this.opts.backend.dispatch({ path: this.req.endpoint_path, headers: this.headers!, body: this.req.body }, this);
+  }
+
+  private finish(outcome: RunnerOutcome): void {
+    const done = this.done;
+    this.done = undefined;
+    done?.(outcome);
+  }
+
+  // ---------- undici dispatch handler ----------
+
+  onRequestStart(c: DispatchController): void {
+    this.controller = c;
+    if (this.cancelled) c.abort(new Error('cancelled'));
+  }
+
+  onResponseStart(_c: DispatchController, statusCode: number, h: Record<string, string | string[] | undefined>): void {
+    this.status = statusCode;
+    if (this.req.is_streaming && statusCode < 300) this.stream = { decoder: new TextDecoder('utf-8'), splitter: new SseSplitter(), usage: new UsageCollector() };
+    else this.outHeaders = forwardableHeaders(h, DROP_FROM_BACKEND);
+  }
+
+  onResponseData(c: DispatchController, chunk: Buffer): void {
+    if (this.cancelled) return;
+    const { stream, opts } = this;
+    if (stream) {
+      this.sendEvents(stream.splitter.push(stream.decoder.decode(chunk, { stream: true })), c);
+      // A backend that never ends its events would make us buffer forever: cap it.
+      if (stream.splitter.buffered > opts.maxBodyBytes) c.abort(new Error('the backend sent an SSE event larger than the frame limit'));
+      return;
+    }
+    this.size += chunk.length;
+    if (this.size > opts.maxBodyBytes) c.abort(new Error(`the backend's answer exceeds the relay's frame limit of ${opts.maxBodyBytes} bytes`));
+    else this.parts.push(chunk);
+  }
+
+  onResponseEnd(c: DispatchController): void {
+    if (this.cancelled) return this.finish(this.acknowledgeCancel());
+    const { stream, parts } = this;
+    if (stream) {
+      this.sendEvents(stream.splitter.push(stream.decoder.decode()) + stream.splitter.flush(), c);
+      this.complete(this.status, undefined, undefined, stream.usage.result());
+    } else {
+      const body = (parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.size)).toString('utf8');
+      this.complete(this.status, body, this.outHeaders, UsageCollector.fromBody(body));
+    }
+    this.finish('completed');
+  }
+
+  onResponseError(_c: DispatchController, err: Error): void {
+    if (this.cancelled) return this.finish(this.acknowledgeCancel());
+    // A keep-alive connection the backend closed just as we reused it fails before any answer
+    // (llama-server does this now and then): one retry, never after a byte.
+    if (this.status === 0 && !this.retried && isStaleConnection(err)) {
+      this.retried = true;
+      return this.attempt();
+    }
+    this.fail(err);
+    this.finish('failed');
+  }
+
+  private sendEvents(events: string, c: DispatchController): void {
+    if (!events) return;
+    this.stream!.usage.fromEvents(events);
+    this.opts.send({ type: 'response_chunk', request_id: this.id, chunk: events });
+    const window = this.opts.flowWindow;
+    if (window !== undefined) {
+      this.unacked += Buffer.byteLength(events);
+      if (this.unacked >= window) c.pause();
+    }
   }
 
   private complete(status: number, body: string | undefined, headers: Record<string, string> | undefined, tokens: TokenCounts | undefined): void {

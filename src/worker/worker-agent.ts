@@ -252,9 +252,9 @@ export class WorkerAgent {
     if (!this.runnerOptions) return; // a request before register_ack: not from a conforming server
     const runner = new RequestRunner(req, this.runnerOptions);
     this.runners.set(runner.id, runner);
-    void runner.run().then((outcome) => {
+    runner.run((outcome) => {
       this.runners.delete(runner.id);
-      this.log.debug({ request_id: runner.id, outcome }, 'request done');
+      if (this.log.isLevelEnabled('debug')) this.log.debug({ request_id: runner.id, outcome }, 'request done');
       if (this.runners.size === 0) for (const w of this.idleWaiters.splice(0)) w();
     });
   }

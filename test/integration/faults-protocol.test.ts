@@ -98,4 +98,28 @@ describe('protocol faults', () => {
     await until(async () => (await health(server)).workers_connected === 1, 'only the real worker is left');
     assert.equal((await mock.stats()).requests, 1);
   });
+
+  test('a worker answering with headers HTTP forbids gets its client a 502, not a crash', async () => {
+    const server = await startServer();
+    const rogue = await rawWorker(server, 'bad-headers', ['m']);
+    peers.push(rogue);
+    const cases: Record<string, string>[] = [{ 'bad name': 'x' }, { 'x-split': 'a\r\nset-cookie: evil=1' }, { 'x-ok': 'fine' }];
+    for (const headers of cases) {
+      const res = post(server, '/v1/chat/completions', JSON.stringify({ model: 'm', messages: [] }));
+      const req = await rogue.waitFrame((f) => f.type === 'request' && !rogue.frames.some((g) => g.type === 'answered' && g.request_id === f.request_id), 'request');
+      rogue.frames.push({ type: 'answered', request_id: req.request_id });
+      rogue.send({ type: 'response_complete', request_id: req.request_id, status_code: 200, headers, body: '{"ok":true}' });
+      const r = await res;
+      const text = await r.text();
+      if (headers['x-ok']) {
+        assert.equal(r.status, 200, text);
+        assert.equal(r.headers.get('x-ok'), 'fine');
+      } else {
+        assert.equal(r.status, 502, text);
+        assert.equal(r.headers.get('set-cookie'), null);
+        assert.match(JSON.parse(text).error.message, /header/i);
+      }
+    }
+    assert.equal((await health(server)).workers_connected, 1, 'server up, worker still connected');
+  });
 });

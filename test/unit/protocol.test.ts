@@ -53,7 +53,8 @@ test('response_complete and request fast paths accept what the schema accepts an
   if (good.ok && good.msg.type === 'response_complete') {
     assert.equal(good.msg.status_code, 200);
     assert.equal(good.msg.token_counts?.total_tokens, 2);
-    assert.equal('extra' in good.msg, false);
+    assert.deepEqual(good.msg.headers, { a: 'b' });
+    assert.equal(good.msg.body, '{}');
   }
   for (const bad of [
     '{"type":"response_complete","request_id":"r","status_code":99}',
