@@ -1,7 +1,9 @@
 // The topology under test, as separate processes on 127.0.0.1: the simulated backend, and a relay
 // (one server + N workers pointing at that backend). Direct traffic goes to backend.url, relayed
 // traffic to relay.url; both reach the same backend process.
-import { Child, freePort, spawnCli, waitHttp, type SpawnOptions } from './procs.js';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { Child, ROOT, freePort, spawnCli, waitHttp, type SpawnOptions } from './procs.js';
 
 export const SECRET = 'bench-secret';
 export const MODEL = 'mock-model';
@@ -77,4 +79,28 @@ export async function startRelay(backendUrl: string, o: RelayOptions = {}): Prom
   };
   for (let i = 0; i < (o.workers ?? 1); i++) await addWorker();
   return { url, server, workers, addWorker };
+}
+
+export interface Pipes {
+  url: string;
+  procs: Child[];
+}
+
+/** The floor any two-process relay pays: client → pipe → pipe → backend, each pipe a process that
+ * moves bytes without reading them (bench/tcp-forwarder.ts). Same process count as server + worker. */
+export async function startPipes(backendUrl: string): Promise<Pipes> {
+  const target = Number(new URL(backendUrl).port);
+  const [inner, outer] = [await freePort(), await freePort()];
+  const procs: Child[] = [];
+  for (const [name, listen, to] of [['pipe2', inner, target], ['pipe1', outer, inner]] as const) {
+    const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'tcp-forwarder.ts'), String(listen), String(to)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = new Child(name, proc);
+    procs.push(child);
+    await new Promise<void>((resolve, reject) => {
+      proc.stdout!.once('data', () => resolve());
+      proc.once('exit', () => reject(new Error(`${name} exited early`)));
+    });
+  }
+  const url = `http://127.0.0.1:${outer}`;
+  return { url, procs };
 }

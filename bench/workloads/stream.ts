@@ -2,6 +2,7 @@
 // 1,000 concurrent streams: added time-to-first-token and added gap between consecutive token events
 // (p50/p99 of each path's distribution, median over interleaved pairs of rounds; the backend's
 // cadence is 20 ms on both paths), chunks delivered per second, and CPU per chunk of each process.
+import { startPipes } from '../cluster.js';
 import { cpuPerUnit, withCpu } from '../cpu.js';
 import { interleave } from '../interleave.js';
 import { streamPool, streamRound, type StreamResult } from '../sse-client.js';
@@ -100,12 +101,24 @@ export const stream: Workload = {
     const rows: Row[] = [];
     const levels: LevelResult[] = [];
     const notes: string[] = [];
+    let floor: LevelResult | undefined;
     for (const c of [20, 200, 1000]) {
       const l = ctx.quick ? await measureLevel(ctx, origin, pids, c, 1, 15, 700) : await measureLevel(ctx, origin, pids, c, 3, 50, 3000);
       levels.push(l);
       rows.push(...levelRows(l, c === 200 ? 5 : undefined));
       if (l.errors.direct + l.errors.relay > 0) notes.push(`${c} streams: ${l.errors.direct} direct / ${l.errors.relay} relayed streams failed`);
+      if (c === 200) {
+        // The floor at the target level: the same streams through two byte-pipe processes.
+        const pipes = await startPipes(backend.url);
+        const floorPids = { direct: pids.direct, relay: { client: process.pid, backend: backend.proc.pid, pipe1: pipes.procs[1]!.pid, pipe2: pipes.procs[0]!.pid } };
+        const origins = { direct: backend.url, relay: pipes.url };
+        const f = ctx.quick ? await measureLevel(ctx, origins, floorPids, c, 1, 15, 700) : await measureLevel(ctx, origins, floorPids, c, 3, 50, 3000);
+        floor = f;
+        rows.push(pairedRow(`  TTFT p99, ${c} streams, through 2 byte pipes instead (the floor)`, 'ms', paired(f, 'ttftMs', 'p99')));
+        rows.push(pairedRow(`  inter-chunk p99, ${c} streams, through 2 byte pipes instead (the floor)`, 'ms', paired(f, 'gapMs', 'p99')));
+        await Promise.all(pipes.procs.map((p) => p.stop()));
+      }
     }
-    return { rows, notes, data: { delayMs: DELAY_MS, levels } };
+    return { rows, notes, data: { delayMs: DELAY_MS, levels, floor200: floor } };
   },
 };
