@@ -615,6 +615,26 @@ test('13. an unknown model gets 404 model_not_found at once, naming the model', 
   assert.deepEqual(await mockRequests(), before);
 });
 
+// ---------- 13b. request ids ----------
+
+test('13b. every answer carries an X-Request-Id that names the log line: success, stream, backend error, relay error', T, async () => {
+  const ids: string[] = [];
+  const check = async (res: Response, status: number): Promise<void> => {
+    assert.equal(res.status, status);
+    await res.text();
+    const id = res.headers.get('x-request-id');
+    assert.match(id ?? '', /^req_[0-9a-z]+$/, `x-request-id on a ${status}`);
+    const line = await server.waitMsg('request finished', { request_id: id! });
+    assert.equal(line['status'], status);
+    ids.push(id!);
+  };
+  await check(await post(`${server.url}/v1/chat/completions`, { model: 'm-a', messages: userMsg }), 200);
+  await check(await post(`${server.url}/v1/chat/completions`, { model: 'm-a', stream: true, messages: userMsg }), 200);
+  await check(await post(`${server.url}/v1/chat/completions`, { model: 'm-a', messages: userMsg }, { 'x-mock-status': '500' }), 500);
+  await check(await post(`${server.url}/v1/chat/completions`, { model: 'no-such-model-for-id', messages: userMsg }), 404);
+  assert.equal(new Set(ids).size, ids.length, 'ids are unique');
+});
+
 // ---------- 14. health ----------
 
 test('14. /health reports status, version, workers, queue depth and uptime', T, async () => {
