@@ -104,3 +104,15 @@ export async function startPipes(backendUrl: string): Promise<Pipes> {
   const url = `http://127.0.0.1:${outer}`;
   return { url, procs };
 }
+
+/** The simplest one-process Node proxy (bench/node-proxy.ts) in front of the backend. */
+export async function startNodeProxy(backendUrl: string): Promise<Pipes> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'node-proxy.ts'), String(port), backendUrl], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = new Child('node-proxy', proc);
+  await new Promise<void>((resolve, reject) => {
+    proc.stdout!.once('data', () => resolve());
+    proc.once('exit', () => reject(new Error('node-proxy exited early')));
+  });
+  return { url: `http://127.0.0.1:${port}`, procs: [child] };
+}

@@ -4,16 +4,17 @@
 // (wrk when installed).
 import { cpuPerUnit, withCpu } from '../cpu.js';
 import { closedLoop, newPool, openLoop, type LoadResult } from '../http-load.js';
-import { startPipes } from '../cluster.js';
+import { startNodeProxy, startPipes } from '../cluster.js';
 import { interleave } from '../interleave.js';
 import { hasWrk, wrkClosedLoop } from '../wrk.js';
 import { concat, pairedMedian, round, summarize } from '../stats.js';
 import { addedRow, pairedRow, ratioRow, type Row, type Workload } from '../workload.js';
 
 /** With the floor: the same load through two byte-pipe processes (see cluster.startPipes). */
-const PATHS_AND_FLOOR = ['direct', 'relay', 'pipes'] as const;
+const PATHS_AND_FLOOR = ['direct', 'relay', 'pipes', 'proxy'] as const;
 type Path = (typeof PATHS_AND_FLOOR)[number];
 const FLOOR = 'through 2 byte pipes instead (the floor)';
+const PROXY = 'through a one-process node:http + undici proxy instead';
 const RATE = 1000;
 
 export const nonstream: Workload = {
@@ -23,13 +24,14 @@ export const nonstream: Workload = {
     const backend = await ctx.startBackend();
     const relay = await ctx.startRelay(backend.url);
     const pipes = await startPipes(backend.url);
-    const origin = { direct: backend.url, relay: relay.url, pipes: pipes.url };
+    const proxy = await startNodeProxy(backend.url);
+    const origin = { direct: backend.url, relay: relay.url, pipes: pipes.url, proxy: proxy.url };
     const q = ctx.quick;
     const rows: Row[] = [];
     const data: Record<string, unknown> = {};
 
     // open loop: latency at a fixed unsaturated rate
-    const pools = { direct: newPool(origin.direct, 128), relay: newPool(origin.relay, 128), pipes: newPool(origin.pipes, 128) };
+    const pools = { direct: newPool(origin.direct, 128), relay: newPool(origin.relay, 128), pipes: newPool(origin.pipes, 128), proxy: newPool(origin.proxy, 128) };
     for (const p of PATHS_AND_FLOOR) await openLoop(pools[p], RATE, q ? 300 : 500); // warm-up: connections, JIT
     const roundMs = q ? 1000 : 3000;
     ctx.log(`open loop ${RATE} req/s: ${q ? 2 : 5} pairs of ${roundMs} ms rounds`);
@@ -37,6 +39,7 @@ export const nonstream: Workload = {
       direct: { client: process.pid, backend: backend.proc.pid },
       relay: { client: process.pid, backend: backend.proc.pid, server: relay.server.pid, worker: relay.workers[0]!.pid },
       pipes: { client: process.pid, backend: backend.proc.pid, pipe1: pipes.procs[1]!.pid, pipe2: pipes.procs[0]!.pid },
+      proxy: { client: process.pid, backend: backend.proc.pid, proxy: proxy.procs[0]!.pid },
     };
     const measured = await interleave(PATHS_AND_FLOOR, q ? 2 : 5, (p) => withCpu(pids[p], () => openLoop(pools[p], RATE, roundMs)));
     const open = { direct: measured.direct.map((m) => m.result), relay: measured.relay.map((m) => m.result) };
@@ -49,17 +52,22 @@ export const nonstream: Workload = {
     const sched = { direct: summarize(concat(open.direct.map((r) => r.fromSchedule!))), relay: summarize(concat(open.relay.map((r) => r.fromSchedule!))) };
     const rounds = { direct: open.direct.map((r) => summarize(r.latencies)), relay: open.relay.map((r) => summarize(r.latencies)) };
     const floorRounds = measured.pipes.map((m) => summarize(m.result.latencies));
-    rows.push(pairedRow(`latency p50 @ ${RATE} req/s`, 'ms', pairedMedian(rounds.direct, rounds.relay, 'p50'), 0.5));
-    rows.push(pairedRow(`  ${FLOOR}`, 'ms', pairedMedian(rounds.direct, floorRounds, 'p50')));
-    rows.push(pairedRow(`latency p99 @ ${RATE} req/s`, 'ms', pairedMedian(rounds.direct, rounds.relay, 'p99'), 2));
-    rows.push(pairedRow(`  ${FLOOR}`, 'ms', pairedMedian(rounds.direct, floorRounds, 'p99')));
+    const proxyRounds = measured.proxy.map((m) => summarize(m.result.latencies));
+    for (const [p, max] of [['p50', 0.5], ['p99', 2]] as const) {
+      rows.push(pairedRow(`latency ${p} @ ${RATE} req/s`, 'ms', pairedMedian(rounds.direct, rounds.relay, p), max));
+      rows.push(pairedRow(`  ${FLOOR}`, 'ms', pairedMedian(rounds.direct, floorRounds, p)));
+      rows.push(pairedRow(`  ${PROXY}`, 'ms', pairedMedian(rounds.direct, proxyRounds, p)));
+    }
     rows.push(addedRow(`CPU per request, all processes @ ${RATE} req/s`, 'µs', total(cpu.direct), total(cpu.relay)));
     for (const who of ['server', 'worker'] as const) {
       const us = cpu.relay[who]!;
       rows.push({ metric: `  of which relay ${who}`, unit: 'µs', relay: us, result: us, resultKind: 'value' });
     }
-    const floor = { perRoundLatencyMs: floorRounds, cpuUsPerRequest: cpuPerUnit(measured.pipes, measured.pipes.reduce((a, m) => a + m.result.completed, 0)) };
-    data['openLoop'] = { rate: RATE, roundMs, pooledLatencyMs: lat, perRoundLatencyMs: rounds, fromScheduleMs: sched, cpuUsPerRequest: cpu, errors: errs(open), floor };
+    const baseline = (ms: typeof measured.pipes): number => ms.reduce((a, m) => a + m.result.completed, 0);
+    const floor = { perRoundLatencyMs: floorRounds, cpuUsPerRequest: cpuPerUnit(measured.pipes, baseline(measured.pipes)) };
+    const nodeProxy = { perRoundLatencyMs: proxyRounds, cpuUsPerRequest: cpuPerUnit(measured.proxy, baseline(measured.proxy)) };
+    rows.push({ metric: `  CPU per request of the one-process proxy`, unit: 'µs', relay: nodeProxy.cpuUsPerRequest['proxy']!, result: nodeProxy.cpuUsPerRequest['proxy']!, resultKind: 'value' });
+    data['openLoop'] = { rate: RATE, roundMs, pooledLatencyMs: lat, perRoundLatencyMs: rounds, fromScheduleMs: sched, cpuUsPerRequest: cpu, errors: errs(open), floor, nodeProxy };
     await Promise.all(Object.values(pools).map((p) => p.close()));
 
     // closed loop: saturated throughput, from wrk when installed (a light client leaves the relay the
@@ -68,17 +76,18 @@ export const nonstream: Workload = {
     if (!hasWrk()) ctx.log('wrk not found (apt install wrk): saturated throughput from the Node client, which takes a core itself');
     for (const conns of [16, 64]) {
       const ms = q ? 1000 : 3000;
-      const cp = hasWrk() ? undefined : { direct: newPool(origin.direct, conns), relay: newPool(origin.relay, conns), pipes: newPool(origin.pipes, conns) };
+      const cp = hasWrk() ? undefined : { direct: newPool(origin.direct, conns), relay: newPool(origin.relay, conns), pipes: newPool(origin.pipes, conns), proxy: newPool(origin.proxy, conns) };
       const load = (p: Path, roundMs: number): Promise<LoadResult> => (cp ? closedLoop(cp[p], conns, roundMs) : wrkClosedLoop(origin[p], conns, roundMs / 1000));
       for (const p of PATHS_AND_FLOOR) await load(p, cp ? 500 : 1000);
       ctx.log(`closed loop ${conns} connections (${closed['tool']}): ${q ? 1 : 3} pairs of ${ms} ms rounds`);
       const res = await interleave(PATHS_AND_FLOOR, q ? 1 : 3, (p) => load(p, ms));
       const rps = (rs: LoadResult[]): number => rs.reduce((a, r) => a + r.completed, 0) / (rs.reduce((a, r) => a + r.elapsedMs, 0) / 1000);
-      const tput = { direct: rps(res.direct), relay: rps(res.relay), pipes: rps(res.pipes) };
+      const tput = { direct: rps(res.direct), relay: rps(res.relay), pipes: rps(res.pipes), proxy: rps(res.proxy) };
       rows.push(ratioRow(`throughput, ${conns} connections${cp ? ' (Node client)' : ''}`, 'req/s', tput.direct, tput.relay, 0.5));
       rows.push(ratioRow(`  ${FLOOR}`, 'req/s', tput.direct, tput.pipes));
+      rows.push(ratioRow(`  ${PROXY}`, 'req/s', tput.direct, tput.proxy));
       closed[`c${conns}`] = {
-        throughput: { direct: round(tput.direct, 0), relay: round(tput.relay, 0), pipes: round(tput.pipes, 0) },
+        throughput: { direct: round(tput.direct, 0), relay: round(tput.relay, 0), pipes: round(tput.pipes, 0), proxy: round(tput.proxy, 0) },
         ...(cp ? { latencyMs: { direct: summarize(concat(res.direct.map((r) => r.latencies))), relay: summarize(concat(res.relay.map((r) => r.latencies))) } } : {}),
         errors: errs(res),
       };
