@@ -7,7 +7,8 @@ import type { WebSocket } from 'ws';
 
 const corked = new WeakSet<Socket>();
 
-export function sendBatched(ws: WebSocket, frame: string): void {
+/** Sends a text frame (a string) or a binary one (a Buffer, binary-frames extension). */
+export function sendBatched(ws: WebSocket, frame: string | Buffer): void {
   // ws keeps its socket private; without it we simply send unbatched.
   const socket = (ws as unknown as { _socket?: Socket })._socket;
   if (socket && !corked.has(socket)) {

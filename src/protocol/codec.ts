@@ -4,13 +4,7 @@ import type { z } from 'zod';
 
 export type Decoded<T> = { ok: true; msg: T } | { ok: false; closeCode: number; reason: string };
 
-function decode<S extends z.ZodTypeAny>(schema: S, data: string): Decoded<z.infer<S>> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(data);
-  } catch {
-    return { ok: false, closeCode: CloseCode.protocolError, reason: 'frame is not valid JSON' };
-  }
+function validate<S extends z.ZodTypeAny>(schema: S, raw: unknown): Decoded<z.infer<S>> {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const type = typeof raw === 'object' && raw !== null && 'type' in raw ? String((raw as { type: unknown }).type) : '?';
@@ -22,40 +16,57 @@ function decode<S extends z.ZodTypeAny>(schema: S, data: string): Decoded<z.infe
 }
 
 export function decodeWorkerMessage(data: string): Decoded<WorkerMessage> {
-  // Hot path: streams are mostly response_chunk frames, and every request ends in a
-  // response_complete. Checking their fields by hand is the same validation the schema does, at a
-  // fraction of the cost; anything that doesn't pass takes the schema (and its error message).
-  if (data.startsWith('{"type":"response_')) {
-    const raw = parse(data);
-    if (raw === undefined) return notJson();
-    const fast = fastWorkerMessage(raw);
-    if (fast) return { ok: true, msg: fast };
-  }
-  return decode(WorkerMessage, data);
+  const raw = parse(data);
+  return raw === undefined ? notJson() : validateWorkerMessage(raw);
 }
 
 export function decodeServerMessage(data: string): Decoded<ServerMessage> {
-  if (data.startsWith('{"type":"request"')) {
-    const raw = parse(data);
-    if (raw === undefined) return notJson();
-    const r = raw as Record<string, unknown>;
-    if (
-      isId(r['request_id']) &&
-      typeof r['model'] === 'string' &&
-      typeof r['endpoint_path'] === 'string' &&
-      typeof r['is_streaming'] === 'boolean' &&
-      typeof r['body'] === 'string' &&
-      (r['headers'] === undefined || isStringRecord(r['headers']))
-    ) {
-      // The checked object itself is the message (unknown extra fields ride along, unread).
-      r['headers'] ??= {};
-      return { ok: true, msg: r as MessageOf<ServerMessage, 'request'> };
-    }
+  const raw = parse(data);
+  return raw === undefined ? notJson() : validateServerMessage(raw);
+}
+
+/** A binary frame (binary-frames extension) from a worker: see `encodeBinary`. */
+export function decodeBinaryWorkerMessage(frame: Buffer): Decoded<WorkerMessage> {
+  const raw = unpackBinary(frame);
+  return raw === undefined ? badBinary() : validateWorkerMessage(raw);
+}
+
+/** A binary frame (binary-frames extension) from the server: see `encodeBinary`. */
+export function decodeBinaryServerMessage(frame: Buffer): Decoded<ServerMessage> {
+  const raw = unpackBinary(frame);
+  return raw === undefined ? badBinary() : validateServerMessage(raw);
+}
+
+function validateWorkerMessage(raw: unknown): Decoded<WorkerMessage> {
+  // Hot path: streams are mostly response_chunk frames, and every request ends in a
+  // response_complete. Checking their fields by hand is the same validation the schema does, at a
+  // fraction of the cost; anything that doesn't pass takes the schema (and its error message).
+  const fast = fastWorkerMessage(raw);
+  return fast ? { ok: true, msg: fast } : validate(WorkerMessage, raw);
+}
+
+function validateServerMessage(raw: unknown): Decoded<ServerMessage> {
+  const r = raw as Record<string, unknown>;
+  if (
+    typeof raw === 'object' &&
+    raw !== null &&
+    r['type'] === 'request' &&
+    isId(r['request_id']) &&
+    typeof r['model'] === 'string' &&
+    typeof r['endpoint_path'] === 'string' &&
+    typeof r['is_streaming'] === 'boolean' &&
+    typeof r['body'] === 'string' &&
+    (r['headers'] === undefined || isStringRecord(r['headers']))
+  ) {
+    // The checked object itself is the message (unknown extra fields ride along, unread).
+    r['headers'] ??= {};
+    return { ok: true, msg: r as MessageOf<ServerMessage, 'request'> };
   }
-  return decode(ServerMessage, data);
+  return validate(ServerMessage, raw);
 }
 
 function fastWorkerMessage(raw: unknown): WorkerMessage | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
   const r = raw as Record<string, unknown>;
   if (!isId(r['request_id'])) return undefined;
   // The checked object itself is the message (unknown extra fields ride along, unread).
@@ -98,4 +109,57 @@ function isStringRecord(x: unknown): boolean {
 
 export function encode(msg: ServerMessage | WorkerMessage): string {
   return JSON.stringify(msg);
+}
+
+// ---- binary-frames extension ----
+// A message with a bulky text field (a request's or answer's body, a stream's chunk) may travel as a
+// binary frame: [u32 BE length of the header][header: the message as JSON, minus that field][the
+// field's raw UTF-8 bytes]. Bodies are JSON themselves, so as a JSON string every quote in them would
+// be escaped by one side and unescaped by the other; as bytes they cross as they are.
+
+type PayloadField = 'body' | 'chunk';
+const PAYLOAD_FIELD = new Map<string, PayloadField>([
+  ['request', 'body'],
+  ['response_chunk', 'chunk'],
+  ['response_complete', 'body'],
+]);
+
+/** The binary frame for `msg`, or undefined when it has no payload to carry (send it as text then).
+ * `payload` supplies the field's bytes when the caller already holds them (the client's body). */
+export function encodeBinary(msg: ServerMessage | WorkerMessage, payload?: Buffer): Buffer | undefined {
+  const field = PAYLOAD_FIELD.get(msg.type);
+  if (field === undefined) return undefined;
+  const text = (msg as Record<string, unknown>)[field];
+  if (payload === undefined && typeof text !== 'string') return undefined;
+  const header = JSON.stringify({ ...msg, [field]: undefined });
+  const h = Buffer.byteLength(header);
+  const p = payload ? payload.length : Buffer.byteLength(text as string);
+  const frame = Buffer.allocUnsafe(4 + h + p);
+  frame.writeUInt32BE(h, 0);
+  frame.write(header, 4, h, 'utf8');
+  if (payload) payload.copy(frame, 4 + h);
+  else frame.write(text as string, 4 + h, p, 'utf8');
+  return frame;
+}
+
+function unpackBinary(frame: Buffer): Record<string, unknown> | undefined {
+  if (frame.length < 4) return undefined;
+  const h = frame.readUInt32BE(0);
+  if (h > frame.length - 4) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(frame.toString('utf8', 4, 4 + h));
+  } catch {
+    return undefined;
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
+  const r = raw as Record<string, unknown>;
+  const field = typeof r['type'] === 'string' ? PAYLOAD_FIELD.get(r['type']) : undefined;
+  if (field === undefined) return undefined;
+  r[field] = frame.toString('utf8', 4 + h);
+  return r;
+}
+
+function badBinary(): { ok: false; closeCode: number; reason: string } {
+  return { ok: false, closeCode: CloseCode.protocolError, reason: 'malformed binary frame' };
 }

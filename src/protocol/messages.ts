@@ -6,7 +6,7 @@ export const PROTOCOL_VERSION = '2026-04-bridge-v1';
 export const WORKER_CONNECT_PATH = '/v1/worker/connect';
 
 /** Extensions we speak. A peer that sends no `extensions` field speaks only the base protocol. */
-export const EXTENSIONS = ['request-error', 'cancel-ack', 'drain-notice', 'flow-control'] as const;
+export const EXTENSIONS = ['request-error', 'cancel-ack', 'drain-notice', 'flow-control', 'binary-frames'] as const;
 export type Extension = (typeof EXTENSIONS)[number];
 
 const requestId = z.string().min(1).max(256);

@@ -20,7 +20,8 @@ export interface ExchangeInit {
   flavor: ApiFlavor;
   endpoint: string;
   streaming: boolean;
-  body: string;
+  /** The client's body as received (valid UTF-8 JSON), kept for dispatch and any requeue. */
+  body: Buffer;
   headers: Record<string, string>;
   res: ServerResponse;
   now: number;
@@ -32,7 +33,7 @@ export class Exchange {
   readonly flavor: ApiFlavor;
   readonly endpoint: string;
   readonly streaming: boolean;
-  readonly body: string;
+  readonly body: Buffer;
   readonly headers: Record<string, string>;
   readonly res: ServerResponse;
   readonly receivedAt: number;

@@ -2,7 +2,7 @@
 // commands it returns (send a request, fail a client, cancel, ping, close a worker). It owns the
 // one timer, armed for the scheduler's earliest deadline.
 import { randomBytes } from 'node:crypto';
-import { CloseCode, PROTOCOL_VERSION, encode, RequestErrorCode, type WorkerMessage } from '../protocol/index.js';
+import { CloseCode, PROTOCOL_VERSION, encode, encodeBinary, RequestErrorCode, type WorkerMessage } from '../protocol/index.js';
 import { RelayError, Scheduler, type Command } from '../core/index.js';
 import type { Logger } from '../log.js';
 import type { Exchange } from './exchange.js';
@@ -223,17 +223,9 @@ export class Relay implements SessionHandlers {
         ex.workerId = session.id;
         ex.workerName = session.name;
         ex.flow = ex.streaming && session.has('flow-control') ? new FlowCredit(ex.res, (bytes) => session.send({ type: 'credit', request_id: ex.id, bytes })) : undefined;
-        session.sendRaw(
-          encode({
-            type: 'request',
-            request_id: ex.id,
-            model: ex.model,
-            endpoint_path: ex.endpoint,
-            is_streaming: ex.streaming,
-            body: ex.body,
-            headers: ex.headers,
-          }),
-        );
+        const request = { type: 'request', request_id: ex.id, model: ex.model, endpoint_path: ex.endpoint, is_streaming: ex.streaming, body: '', headers: ex.headers } as const;
+        // binary-frames: the client's body bytes go as they came, not escaped into a JSON string.
+        session.sendRaw(session.has('binary-frames') ? encodeBinary(request, ex.body)! : encode({ ...request, body: ex.body.toString('utf8') }));
         return;
       }
       case 'fail': {

@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import { RelayError } from '../core/index.js';
 
 export interface ParsedBody {
-  raw: string;
+  raw: Buffer;
   model: string;
   stream: boolean;
 }
@@ -42,10 +42,9 @@ const EMPTY = Buffer.alloc(0);
 
 export function parseBody(buf: Buffer): ParsedBody {
   if (!isUtf8(buf)) throw new RelayError('invalid_request', 'The request body is not valid UTF-8.');
-  const raw = buf.toString('utf8');
   let value: unknown;
   try {
-    value = JSON.parse(raw);
+    value = JSON.parse(buf.toString('utf8'));
   } catch (e) {
     throw new RelayError('invalid_request', `The request body is not valid JSON: ${(e as Error).message}`);
   }
@@ -59,7 +58,7 @@ export function parseBody(buf: Buffer): ParsedBody {
   if (stream !== undefined && stream !== null && typeof stream !== 'boolean') {
     throw new RelayError('invalid_request', "'stream' must be a boolean.");
   }
-  return { raw, model, stream: stream === true };
+  return { raw: buf, model, stream: stream === true };
 }
 
 function tooLarge(maxBytes: number): RelayError {

@@ -6,6 +6,7 @@ import {
   CloseCode,
   EXTENSIONS,
   PROTOCOL_VERSION,
+  decodeBinaryWorkerMessage,
   decodeWorkerMessage,
   encode,
   sendBatched,
@@ -69,8 +70,8 @@ export class WorkerSession {
     sendBatched(this.ws, encode(msg));
   }
 
-  /** Sends a pre-encoded frame (the request frame is built once). */
-  sendRaw(frame: string): void {
+  /** Sends a pre-encoded frame: text, or binary with the binary-frames extension. */
+  sendRaw(frame: string | Buffer): void {
     if (this.state !== 'closed') sendBatched(this.ws, frame);
   }
 
@@ -83,8 +84,8 @@ export class WorkerSession {
 
   private onFrame(data: Buffer, isBinary: boolean): void {
     if (this.state === 'closed') return;
-    if (isBinary) return this.close(CloseCode.protocolError, 'binary frames are not part of the protocol');
-    const decoded = decodeWorkerMessage(data.toString('utf8'));
+    if (isBinary && !this.has('binary-frames')) return this.close(CloseCode.protocolError, 'binary frames need the binary-frames extension');
+    const decoded = isBinary ? decodeBinaryWorkerMessage(data) : decodeWorkerMessage(data.toString('utf8'));
     if (!decoded.ok) {
       this.log.warn({ worker: this.name || this.peer, reason: decoded.reason }, 'protocol violation');
       return this.close(decoded.closeCode, decoded.reason);

@@ -8,9 +8,12 @@ import {
   PROTOCOL_VERSION,
   RequestErrorCode,
   WORKER_CONNECT_PATH,
+  decodeBinaryServerMessage,
   decodeServerMessage,
   encode,
+  encodeBinary,
   sendBatched,
+  type Decoded,
   type Extension,
   type MessageOf,
   type ServerMessage,
@@ -31,6 +34,7 @@ export class WorkerAgent {
   private readonly runners = new Map<string, RequestRunner>();
   private extensions = new Set<Extension>();
   private flowWindow: number | undefined;
+  private binaryFrames = false;
   /** What every request runner of this session shares (set at register_ack). */
   private runnerOptions: RunnerOptions | undefined;
   private models: string[] = [];
@@ -127,6 +131,7 @@ export class WorkerAgent {
     });
     ws.on('open', () => {
       this.state = 'registering';
+      this.binaryFrames = false; // until this session's register_ack says otherwise
       this.heard();
       ws.send(
         encode({
@@ -141,9 +146,11 @@ export class WorkerAgent {
       );
     });
     ws.on('message', (data, isBinary) => {
-      if (isBinary) return;
       this.heard();
-      this.onMessage(data.toString());
+      if (!isBinary) return this.onMessage(decodeServerMessage(data.toString()));
+      // Binary frames only once negotiated (binary-frames); a server that sends them otherwise is broken.
+      if (this.extensions.has('binary-frames')) this.onMessage(decodeBinaryServerMessage(data as Buffer));
+      else this.log.warn('ignoring a binary frame: binary-frames was not negotiated');
     });
     ws.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
     ws.on('close', (code, reason) => {
@@ -191,13 +198,14 @@ export class WorkerAgent {
   }
 
   private send(msg: WorkerMessage): void {
-    if (this.ws?.readyState === WebSocket.OPEN) sendBatched(this.ws, encode(msg));
+    if (this.ws?.readyState !== WebSocket.OPEN) return;
+    // binary-frames: bodies and chunks cross as raw bytes instead of escaped JSON strings.
+    sendBatched(this.ws, (this.binaryFrames && encodeBinary(msg)) || encode(msg));
   }
 
   // ---------- messages ----------
 
-  private onMessage(text: string): void {
-    const decoded = decodeServerMessage(text);
+  private onMessage(decoded: Decoded<ServerMessage>): void {
     if (!decoded.ok) {
       this.log.warn({ reason: decoded.reason }, 'ignoring a malformed server message');
       return;
@@ -208,6 +216,7 @@ export class WorkerAgent {
         this.state = 'ready';
         this.attempt = 0;
         this.extensions = new Set((msg.extensions ?? []).filter((e): e is Extension => (EXTENSIONS as readonly string[]).includes(e)));
+        this.binaryFrames = this.extensions.has('binary-frames');
         this.flowWindow = this.extensions.has('flow-control') ? msg.flow_window_bytes : undefined;
         this.runnerOptions = {
           backend: this.backend,

@@ -126,6 +126,30 @@ export interface RawPeer {
   waitFrame(pred: (f: any) => boolean, what: string, timeoutMs?: number): Promise<any>;
 }
 
+/**
+ * A frame as an object. Binary frames (binary-frames extension) are unpacked by this independent
+ * reading of the documented layout, [u32 BE header length][header JSON][payload], with the payload
+ * as text in `body` (request, response_complete) or `chunk` (response_chunk), and `binary: true`.
+ */
+export function parseFrame(data: RawData, isBinary: boolean): any {
+  const buf = data as Buffer;
+  if (!isBinary) return JSON.parse(buf.toString());
+  const h = buf.readUInt32BE(0);
+  const f = JSON.parse(buf.subarray(4, 4 + h).toString());
+  f[f.type === 'response_chunk' ? 'chunk' : 'body'] = buf.subarray(4 + h).toString();
+  f.binary = true;
+  return f;
+}
+
+/** Packs a message as a binary frame, moving `field` into the payload. */
+export function binaryFrame(msg: Record<string, unknown>, field: 'body' | 'chunk'): Buffer {
+  const { [field]: payload, ...header } = msg;
+  const h = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(h.length);
+  return Buffer.concat([len, h, Buffer.from(String(payload))]);
+}
+
 export function wsUrl(server: ServerProc | string): string {
   const base = typeof server === 'string' ? server : server.url;
   return `${base.replace(/^http/, 'ws')}/v1/worker/connect`;
@@ -138,8 +162,8 @@ export async function rawPeer(server: ServerProc | string, secret = SECRET): Pro
   const waiters: { pred: (f: any) => boolean; resolve: (f: any) => void }[] = [];
   const closed = once(ws, 'close').then(([code, reason]) => ({ code: code as number, reason: String(reason) }));
   ws.on('error', () => {});
-  ws.on('message', (data: RawData) => {
-    const f = JSON.parse(data.toString());
+  ws.on('message', (data: RawData, isBinary: boolean) => {
+    const f = parseFrame(data, isBinary);
     frames.push(f);
     for (const w of waiters.splice(0)) {
       if (w.pred(f)) w.resolve(f);
@@ -223,26 +247,24 @@ export async function startSpy(server: ServerProc | string): Promise<Spy> {
     const query = (req.url ?? '').includes('?') ? (req.url ?? '').slice((req.url ?? '').indexOf('?')) : '';
     const secret = req.headers['x-worker-secret'];
     const up = new WebSocket(target + query, { headers: typeof secret === 'string' ? { 'x-worker-secret': secret } : {}, perMessageDeflate: false });
-    const pending: string[] = [];
+    const pending: [Buffer, boolean][] = [];
     up.on('error', () => {});
     down.on('error', () => {});
     up.on('open', () => {
-      for (const p of pending.splice(0)) up.send(p);
+      for (const [d, binary] of pending.splice(0)) up.send(d, { binary });
     });
-    down.on('message', (d: RawData) => {
-      const text = d.toString();
-      if (up.readyState === WebSocket.OPEN) up.send(text);
-      else pending.push(text);
+    down.on('message', (d: RawData, binary: boolean) => {
+      if (up.readyState === WebSocket.OPEN) up.send(d as Buffer, { binary });
+      else pending.push([d as Buffer, binary]);
     });
-    up.on('message', (d: RawData) => {
-      const text = d.toString();
-      const f = JSON.parse(text);
+    up.on('message', (d: RawData, binary: boolean) => {
+      const f = parseFrame(d, binary);
       fromServer.push(f);
       for (const w of waiters.splice(0)) {
         if (w.pred(f)) w.resolve(f);
         else waiters.push(w);
       }
-      if (down.readyState === WebSocket.OPEN) down.send(text);
+      if (down.readyState === WebSocket.OPEN) down.send(d as Buffer, { binary });
     });
     up.on('unexpected-response', (_r, res) => {
       res.resume();

@@ -1,10 +1,12 @@
 // Interoperability with base-protocol peers: our worker against a server that acks no extensions,
-// and our server with a worker that offers none. Extensions are negotiated, never assumed.
+// and our server with a worker that offers none. Extensions are negotiated, never assumed; the
+// binary-frames extension is checked against an independent reading of its documented layout.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { SECRET, killAll, startMock, startServer, startWorker, until } from '../helpers/cluster.js';
+import { binaryFrame, parseFrame, startSpy } from './faults-util.js';
 
 after(killAll);
 
@@ -103,4 +105,86 @@ test('our server serves a worker that offers no extensions, and acks none', asyn
   ws.send(JSON.stringify({ type: 'response_complete', request_id: r2['request_id'], status_code: 200, body: '{"ok":true}' }));
   assert.equal((await second).status, 200);
   ws.close();
+});
+
+test('binary-frames, negotiated: bodies and chunks cross as raw bytes both ways; garbage or unnegotiated binary closes 1002', async () => {
+  const server = await startServer();
+  const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/worker/connect`, { headers: { 'x-worker-secret': SECRET } });
+  const got: { frame: Frame; raw: Buffer; binary: boolean }[] = [];
+  const waiters: (() => void)[] = [];
+  ws.on('message', (d: Buffer, binary: boolean) => {
+    got.push({ frame: parseFrame(d, binary), raw: d, binary });
+    for (const w of waiters.splice(0)) w();
+  });
+  const next = async (pred: (f: Frame) => boolean): Promise<{ frame: Frame; raw: Buffer; binary: boolean }> => {
+    for (;;) {
+      const g = got.find((x) => pred(x.frame));
+      if (g) return g;
+      await new Promise<void>((r) => waiters.push(r));
+    }
+  };
+  await once(ws, 'open');
+  ws.send(JSON.stringify({ type: 'register', worker_name: 'bin', models: ['bin-model'], max_concurrent: 4, protocol_version: '2026-04-bridge-v1', extensions: ['binary-frames'] }));
+  const ack = await next((x) => x['type'] === 'register_ack');
+  assert.deepEqual(ack.frame['extensions'], ['binary-frames']);
+
+  // A streamed request: the client's body arrives as the frame's payload, byte for byte.
+  const body = JSON.stringify({ model: 'bin-model', stream: true, messages: [{ role: 'user', content: '"quotes" and ünïcödé 🎉' }] });
+  const streamed = fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const req = await next((x) => x['type'] === 'request');
+  assert.equal(req.binary, true);
+  const h = req.raw.readUInt32BE(0);
+  assert.ok(req.raw.subarray(4 + h).equals(Buffer.from(body)), 'payload = the client body bytes');
+  const id = req.frame['request_id'] as string;
+  const events = ['data: {"delta":"é\\"1"}\n\n', 'data: {"delta":"🎉2"}\n\n'];
+  for (const chunk of events) ws.send(binaryFrame({ type: 'response_chunk', request_id: id, chunk }, 'chunk'));
+  ws.send(JSON.stringify({ type: 'response_complete', request_id: id, status_code: 200 }));
+  const sres = await streamed;
+  assert.equal(sres.status, 200);
+  assert.equal(await sres.text(), events.join(''));
+
+  // A plain answer as a binary response_complete: status, headers and body all arrive.
+  const plain = fetch(`${server.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'bin-model', messages: [] }) });
+  const req2 = await next((x) => x['type'] === 'request' && x['request_id'] !== id);
+  const answer = '{"answer":"ünïcödé \\"ok\\""}';
+  ws.send(binaryFrame({ type: 'response_complete', request_id: req2.frame['request_id'], status_code: 201, headers: { 'x-bin': 'yes', 'content-type': 'application/json' }, body: answer }, 'body'));
+  const pres = await plain;
+  assert.equal(pres.status, 201);
+  assert.equal(pres.headers.get('x-bin'), 'yes');
+  assert.equal(await pres.text(), answer);
+
+  // A malformed binary frame is a protocol violation for this worker only.
+  ws.send(Buffer.from([0, 0, 0, 9, 1]));
+  const [code] = (await once(ws, 'close')) as [number];
+  assert.equal(code, 1002);
+
+  // Without the extension, a binary frame is refused the same way.
+  const legacy = new WebSocket(`${server.url.replace('http', 'ws')}/v1/worker/connect`, { headers: { 'x-worker-secret': SECRET } });
+  await once(legacy, 'open');
+  legacy.send(JSON.stringify({ type: 'register', worker_name: 'legacy-bin', models: ['x'], max_concurrent: 1 }));
+  await once(legacy, 'message');
+  legacy.send(binaryFrame({ type: 'response_chunk', request_id: 'r', chunk: 'x' }, 'chunk'));
+  const [code2, reason2] = (await once(legacy, 'close')) as [number, Buffer];
+  assert.equal(code2, 1002);
+  assert.match(String(reason2), /binary-frames/);
+});
+
+test('our server and worker negotiate binary-frames and relay through it', async () => {
+  const [mock, server] = await Promise.all([startMock(['--name', 'B']), startServer()]);
+  const spy = await startSpy(server);
+  try {
+    await startWorker({ server: spy.url, backend: mock.url, name: 'bin-w' });
+    const ack = await spy.waitFrame((f) => f.type === 'register_ack', 'register_ack');
+    assert.ok((ack.extensions as string[]).includes('binary-frames'));
+    const body = JSON.stringify({ model: 'mock-model', messages: [{ role: 'user', content: 'ünïcödé "hi"' }] });
+    const res = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-mock-tokens': '3' }, body });
+    assert.equal(res.status, 200);
+    const answer = (await res.json()) as { choices: { message: { content: string } }[] };
+    assert.match(answer.choices[0]!.message.content, /tok3/);
+    const req = await spy.waitFrame((f) => f.type === 'request', 'request');
+    assert.equal(req.binary, true, 'the request went as a binary frame');
+    assert.equal(req.body, body);
+  } finally {
+    await spy.close();
+  }
 });

@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { after, describe, test } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { health, killAll, startMock, startServer, startWorker, until } from '../helpers/cluster.js';
+import { parseFrame } from './faults-util.js';
 
 after(killAll);
 
@@ -135,8 +136,8 @@ describe('worker-side concurrency limit', () => {
     const [ws] = (await connected) as [import('ws').WebSocket];
     const frames: Record<string, unknown>[] = [];
     const waiters: (() => void)[] = [];
-    ws.on('message', (d) => {
-      frames.push(JSON.parse(d.toString()) as Record<string, unknown>);
+    ws.on('message', (d, isBinary) => {
+      frames.push(parseFrame(d, isBinary) as Record<string, unknown>);
       for (const w of waiters.splice(0)) w();
     });
     const next = async (pred: (f: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> => {

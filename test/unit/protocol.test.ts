@@ -1,7 +1,7 @@
 // The codec: valid frames decode, anything else is a typed failure with close code 1002.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeServerMessage, decodeWorkerMessage, encode } from '../../src/protocol/index.js';
+import { decodeBinaryServerMessage, decodeBinaryWorkerMessage, decodeServerMessage, decodeWorkerMessage, encode, encodeBinary } from '../../src/protocol/index.js';
 import { forwardableHeaders } from '../../src/protocol/headers.js';
 
 test('worker messages decode, unknown fields are ignored', () => {
@@ -69,4 +69,57 @@ test('response_complete and request fast paths accept what the schema accepts an
   const req = decodeServerMessage('{"type":"request","request_id":"r","model":"m","endpoint_path":"/v1/x","is_streaming":false,"body":"{}"}');
   assert.ok(req.ok && req.msg.type === 'request' && req.msg.headers !== undefined, 'request decodes with default headers');
   assert.equal(decodeServerMessage('{"type":"request","request_id":"r","model":"m","endpoint_path":"/v1/x","is_streaming":"no","body":"{}"}').ok, false, 'bad request rejected');
+});
+
+test('binary-frames: payloads cross as raw bytes and decode to the same message', () => {
+  const body = '{"model":"m","messages":[{"role":"user","content":"\\"quoted\\" ünïcödé 🎉\\n"}]}';
+  const req = { type: 'request', request_id: 'req_1', model: 'm', endpoint_path: '/v1/chat/completions', is_streaming: true, body, headers: { a: 'b' } } as const;
+  const frame = encodeBinary(req)!;
+  const h = frame.readUInt32BE(0);
+  assert.equal(frame.subarray(4 + h).toString(), body, 'the payload is the body, byte for byte, unescaped');
+  assert.equal('body' in JSON.parse(frame.subarray(4, 4 + h).toString()), false, 'the header does not repeat it');
+  const back = decodeBinaryServerMessage(frame);
+  assert.ok(back.ok);
+  assert.deepEqual(back.msg, req);
+  // The caller's bytes can stand in for the field (the server has the client's body as a Buffer).
+  assert.deepEqual(encodeBinary({ ...req, body: '' }, Buffer.from(body)), frame);
+
+  const chunk = { type: 'response_chunk', request_id: 'req_1', chunk: 'data: {"x":"é"}\n\n' } as const;
+  const c = decodeBinaryWorkerMessage(encodeBinary(chunk)!);
+  assert.ok(c.ok);
+  assert.deepEqual(c.msg, chunk);
+  const done = { type: 'response_complete', request_id: 'req_1', status_code: 200, headers: { 'content-type': 'application/json' }, body: '{"ok":"ü"}', token_counts: { total_tokens: 3 } } as const;
+  const d = decodeBinaryWorkerMessage(encodeBinary(done)!);
+  assert.ok(d.ok);
+  assert.deepEqual(d.msg, done);
+  assert.equal(Buffer.byteLength(encodeBinary(done)!.subarray(4)), encodeBinary(done)!.length - 4);
+
+  // Nothing to carry: the caller sends text instead.
+  assert.equal(encodeBinary({ type: 'response_complete', request_id: 'r', status_code: 200 }), undefined);
+  assert.equal(encodeBinary({ type: 'pong', current_load: 0 }), undefined);
+});
+
+test('binary-frames: malformed binary frames are typed failures with 1002', () => {
+  const header = (h: string, payload = ''): Buffer => {
+    const b = Buffer.from(h);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(b.length);
+    return Buffer.concat([len, b, Buffer.from(payload)]);
+  };
+  const lying = Buffer.alloc(8);
+  lying.writeUInt32BE(100);
+  for (const [what, frame] of [
+    ['too short', Buffer.from([0, 1])],
+    ['header length past the end', lying],
+    ['header not JSON', header('{nope', 'x')],
+    ['header not an object', header('[1]', 'x')],
+    ['a type without a payload', header('{"type":"pong","current_load":0}', 'x')],
+    ['a __proto__ type', header('{"type":"__proto__","request_id":"r"}', 'x')],
+    ['a payload message failing its schema', header('{"type":"response_complete","request_id":"r","status_code":42}', 'x')],
+  ] as const) {
+    const d = decodeBinaryWorkerMessage(frame);
+    assert.equal(d.ok, false, what);
+    if (!d.ok) assert.equal(d.closeCode, 1002, what);
+  }
+  assert.equal(decodeBinaryServerMessage(header('{"type":"request","request_id":"r"}', 'x')).ok, false, 'a request missing fields');
 });
