@@ -12,7 +12,8 @@ type DispatchController = Dispatcher.DispatchController;
 
 export interface RunnerOptions {
   backend: BackendClient;
-  send(msg: WorkerMessage): void;
+  /** Sends a message; `bodyBytes` (response_complete only) stands for its body, as raw bytes. */
+  send(msg: WorkerMessage, bodyBytes?: Buffer): void;
   backendApiKey?: string;
   /** Largest body a single frame may carry. */
   maxBodyBytes: number;
@@ -127,8 +128,12 @@ export class RequestRunner implements Dispatcher.DispatchHandler {
       this.sendEvents(stream.splitter.push(stream.decoder.decode()) + stream.splitter.flush(), c);
       this.complete(this.status, undefined, undefined, stream.usage.result());
     } else {
-      const body = (parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.size)).toString('utf8');
-      this.complete(this.status, body, this.outHeaders, UsageCollector.fromBody(body));
+      // Kept as bytes: with binary-frames they go out as they came (an embeddings answer can be MBs).
+      const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.size);
+      if (!this.cancelled) {
+        const msg = { type: 'response_complete', request_id: this.id, status_code: this.status, headers: this.outHeaders, body: '', token_counts: UsageCollector.fromBytes(bytes) } as const;
+        this.opts.send(msg, bytes);
+      }
     }
     this.finish('completed');
   }

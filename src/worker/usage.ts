@@ -24,6 +24,12 @@ export class UsageCollector {
     return c.result();
   }
 
+  /** The token counts in a JSON body held as bytes: only the tail from the last `"usage"` is decoded. */
+  static fromBytes(body: Buffer): TokenCounts | undefined {
+    const at = body.lastIndexOf('"usage"');
+    return at < 0 ? undefined : UsageCollector.fromBody(body.toString('utf8', at));
+  }
+
   /** Looks at a JSON body (non-streaming answer). */
   fromBody(body: string): void {
     // Parse only the usage object, not the whole answer (which may be megabytes of embeddings).

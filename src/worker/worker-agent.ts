@@ -197,10 +197,14 @@ export class WorkerAgent {
     this.watchdog = setTimeout(check, this.cfg.heartbeatTimeoutMs);
   }
 
-  private send(msg: WorkerMessage): void {
+  private send(msg: WorkerMessage, bodyBytes?: Buffer): void {
     if (this.ws?.readyState !== WebSocket.OPEN) return;
     // binary-frames: bodies and chunks cross as raw bytes instead of escaped JSON strings.
-    sendBatched(this.ws, (this.binaryFrames && encodeBinary(msg)) || encode(msg));
+    if (this.binaryFrames) {
+      const frame = encodeBinary(msg, bodyBytes);
+      if (frame) return sendBatched(this.ws, frame);
+    }
+    sendBatched(this.ws, encode(bodyBytes && msg.type === 'response_complete' ? { ...msg, body: bodyBytes.toString('utf8') } : msg));
   }
 
   // ---------- messages ----------
@@ -220,7 +224,7 @@ export class WorkerAgent {
         this.flowWindow = this.extensions.has('flow-control') ? msg.flow_window_bytes : undefined;
         this.runnerOptions = {
           backend: this.backend,
-          send: (m) => this.send(m),
+          send: (m, bodyBytes) => this.send(m, bodyBytes),
           backendApiKey: this.cfg.backendApiKey,
           maxBodyBytes: this.cfg.maxFrameBytes - 64 * 1024,
           flowWindow: this.flowWindow,

@@ -37,3 +37,10 @@ test('Responses usage and non-streaming bodies; no usage → undefined', () => {
   none.fromBody('{"data":[]}');
   assert.equal(none.result(), undefined);
 });
+
+test('usage from a body held as bytes: only the tail after the last "usage" is read', () => {
+  const body = Buffer.from(`{"data":[{"embedding":[${'0.125,'.repeat(1000)}0.5],"note":"ünïcödé"}],"usage":{"prompt_tokens":4,"total_tokens":4}}`);
+  assert.deepEqual(UsageCollector.fromBytes(body), { prompt_tokens: 4, completion_tokens: undefined, total_tokens: 4 });
+  assert.equal(UsageCollector.fromBytes(Buffer.from('{"data":[]}')), undefined);
+  assert.equal(UsageCollector.fromBytes(Buffer.from('{"usage":')), undefined, 'a truncated usage object');
+});
