@@ -14,18 +14,18 @@ export function hasWrk(): boolean {
   return available;
 }
 
-function script(): string {
-  const file = join(OUT_DIR, 'wrk-post.lua');
+function script(body: string): string {
+  const file = join(OUT_DIR, body === BODY ? 'wrk-post.lua' : 'wrk-post-custom.lua');
   mkdirSync(OUT_DIR, { recursive: true });
-  const lines = ['wrk.method = "POST"', `wrk.body = ${JSON.stringify(BODY)}`];
+  const lines = ['wrk.method = "POST"', `wrk.body = ${JSON.stringify(body)}`];
   for (const [k, v] of Object.entries(HEADERS)) lines.push(`wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`);
   writeFileSync(file, lines.join('\n') + '\n');
   return file;
 }
 
 /** `connections` connections back to back for `secs` whole seconds, from one wrk thread. */
-export async function wrkClosedLoop(origin: string, connections: number, secs: number): Promise<LoadResult> {
-  const args = ['-t', '1', '-c', String(connections), '-d', `${Math.max(1, Math.round(secs))}s`, '-s', script(), `${origin}${PATH}`];
+export async function wrkClosedLoop(origin: string, connections: number, secs: number, body = BODY): Promise<LoadResult> {
+  const args = ['-t', '1', '-c', String(connections), '-d', `${Math.max(1, Math.round(secs))}s`, '-s', script(body), `${origin}${PATH}`];
   const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));

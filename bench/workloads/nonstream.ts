@@ -4,13 +4,14 @@
 // (wrk when installed).
 import { cpuPerUnit, withCpu } from '../cpu.js';
 import { closedLoop, newPool, openLoop, type LoadResult } from '../http-load.js';
-import { startNodeProxy, startPipes } from '../cluster.js';
+import { MODEL, startNodeProxy, startPipes } from '../cluster.js';
 import { interleave } from '../interleave.js';
 import { hasWrk, wrkClosedLoop } from '../wrk.js';
 import { concat, pairedMedian, round, summarize } from '../stats.js';
 import { addedRow, pairedRow, ratioRow, type Row, type Workload } from '../workload.js';
 
 /** With the floor: the same load through two byte-pipe processes (see cluster.startPipes). */
+const PATHS = ['direct', 'relay'] as const;
 const PATHS_AND_FLOOR = ['direct', 'relay', 'pipes', 'proxy'] as const;
 type Path = (typeof PATHS_AND_FLOOR)[number];
 const FLOOR = 'through 2 byte pipes instead (the floor)';
@@ -32,7 +33,9 @@ export const nonstream: Workload = {
 
     // open loop: latency at a fixed unsaturated rate
     const pools = { direct: newPool(origin.direct, 128), relay: newPool(origin.relay, 128), pipes: newPool(origin.pipes, 128), proxy: newPool(origin.proxy, 128) };
-    for (const p of PATHS_AND_FLOOR) await openLoop(pools[p], RATE, q ? 300 : 500); // warm-up: connections, JIT
+    // Warm-up: connections, JIT, and the young processes' first heap growth (their early scavenges
+    // pause 5–20 ms and would otherwise land in the first rounds' p99). We measure steady state.
+    for (const p of PATHS_AND_FLOOR) await openLoop(pools[p], RATE, q ? 300 : 4000);
     const roundMs = q ? 1000 : 3000;
     ctx.log(`open loop ${RATE} req/s: ${q ? 2 : 5} pairs of ${roundMs} ms rounds`);
     const pids = {
@@ -94,9 +97,32 @@ export const nonstream: Workload = {
       if (cp) await Promise.all(Object.values(cp).map((p) => p.close()));
     }
     data['closedLoop'] = closed;
+
+    // Long prompts (agents send tens of KB per request): what the relay costs per request when the
+    // body is big, where escaping it into JSON frames would show (binary-frames avoids that).
+    if (hasWrk()) {
+      const body = bigPrompt();
+      const ms = q ? 1000 : 3000;
+      ctx.log(`closed loop 16 connections, ${Math.round(body.length / 1024)} KiB prompts: ${q ? 1 : 3} pairs of ${ms} ms rounds`);
+      for (const p of PATHS) await wrkClosedLoop(origin[p], 16, 1, body);
+      const res = await interleave(PATHS, q ? 1 : 3, (p) => withCpu(pids[p], () => wrkClosedLoop(origin[p], 16, ms / 1000, body)));
+      const done = (p: (typeof PATHS)[number]): number => res[p].reduce((a, r) => a + r.result.completed, 0);
+      const secs = (p: (typeof PATHS)[number]): number => res[p].reduce((a, r) => a + r.result.elapsedMs, 0) / 1000;
+      const kib = `${Math.round(body.length / 1024)} KiB prompts`;
+      rows.push(ratioRow(`throughput, 16 connections, ${kib}`, 'req/s', done('direct') / secs('direct'), done('relay') / secs('relay')));
+      const cpuBig = cpuPerUnit(res.relay, done('relay'));
+      for (const who of ['server', 'worker'] as const) rows.push({ metric: `  CPU per request, relay ${who}, ${kib}`, unit: 'µs', relay: cpuBig[who]!, result: cpuBig[who]!, resultKind: 'value' });
+      data['bigPrompt'] = { bytes: body.length, throughput: { direct: round(done('direct') / secs('direct'), 0), relay: round(done('relay') / secs('relay'), 0) }, cpuUsPerRequest: cpuBig };
+    }
     return { rows, data };
   },
 };
+
+/** A chat request with a long history: about 45 KB of JSON, quotes and all. */
+function bigPrompt(): string {
+  const messages = Array.from({ length: 80 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: 'Some "quoted" text and a few more words. '.repeat(13) }));
+  return JSON.stringify({ model: MODEL, messages });
+}
 
 function errs(r: Record<string, LoadResult[]>): Record<string, number> {
   return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.reduce((a, x) => a + x.errors, 0)]));
