@@ -81,38 +81,34 @@ export async function startRelay(backendUrl: string, o: RelayOptions = {}): Prom
   return { url, server, workers, addWorker };
 }
 
-export interface Pipes {
+/** A yardstick in the relay's place: its entry URL and its processes. */
+export interface Yardstick {
   url: string;
   procs: Child[];
 }
 
+/** Runs a bench script (TypeScript, through tsx) that prints a line once it listens. */
+async function startScript(name: string, script: string, args: string[]): Promise<Child> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', script), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = new Child(name, proc);
+  await new Promise<void>((resolve, reject) => {
+    proc.stdout!.once('data', () => resolve());
+    proc.once('exit', () => reject(new Error(`${name} exited early`)));
+  });
+  return child;
+}
+
 /** The floor any two-process relay pays: client → pipe → pipe → backend, each pipe a process that
  * moves bytes without reading them (bench/tcp-forwarder.ts). Same process count as server + worker. */
-export async function startPipes(backendUrl: string): Promise<Pipes> {
-  const target = Number(new URL(backendUrl).port);
+export async function startPipes(backendUrl: string): Promise<Yardstick> {
   const [inner, outer] = [await freePort(), await freePort()];
-  const procs: Child[] = [];
-  for (const [name, listen, to] of [['pipe2', inner, target], ['pipe1', outer, inner]] as const) {
-    const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'tcp-forwarder.ts'), String(listen), String(to)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    const child = new Child(name, proc);
-    procs.push(child);
-    await new Promise<void>((resolve, reject) => {
-      proc.stdout!.once('data', () => resolve());
-      proc.once('exit', () => reject(new Error(`${name} exited early`)));
-    });
-  }
-  const url = `http://127.0.0.1:${outer}`;
-  return { url, procs };
+  const pipe2 = await startScript('pipe2', 'tcp-forwarder.ts', [String(inner), new URL(backendUrl).port]);
+  const pipe1 = await startScript('pipe1', 'tcp-forwarder.ts', [String(outer), String(inner)]);
+  return { url: `http://127.0.0.1:${outer}`, procs: [pipe2, pipe1] };
 }
 
 /** The simplest one-process Node proxy (bench/node-proxy.ts) in front of the backend. */
-export async function startNodeProxy(backendUrl: string): Promise<Pipes> {
+export async function startNodeProxy(backendUrl: string): Promise<Yardstick> {
   const port = await freePort();
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'node-proxy.ts'), String(port), backendUrl], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  const child = new Child('node-proxy', proc);
-  await new Promise<void>((resolve, reject) => {
-    proc.stdout!.once('data', () => resolve());
-    proc.once('exit', () => reject(new Error('node-proxy exited early')));
-  });
-  return { url: `http://127.0.0.1:${port}`, procs: [child] };
+  return { url: `http://127.0.0.1:${port}`, procs: [await startScript('node-proxy', 'node-proxy.ts', [String(port), backendUrl])] };
 }
