@@ -20,6 +20,7 @@ const FLAGS: Flag[] = [
   { name: 'token-delay-ms', env: 'MOCK_TOKEN_DELAY_MS', type: 'string', def: '0', help: 'delay before each token, the first included' },
   { name: 'fail-status', env: 'MOCK_FAIL_STATUS', type: 'string', def: '', help: 'fail every generation request with this HTTP status' },
   { name: 'ollama', env: 'MOCK_OLLAMA', type: 'boolean', def: 'false', help: "also serve Ollama's GET /api/tags" },
+  { name: 'ollama-only', env: 'MOCK_OLLAMA_ONLY', type: 'boolean', def: 'false', help: 'list models only at GET /api/tags, not GET /v1/models (an older Ollama)' },
   { name: 'help', env: '', type: 'boolean', def: '', help: 'show this help' },
 ];
 
@@ -76,6 +77,7 @@ export function parseMockArgs(argv: string[], env: NodeJS.ProcessEnv = {}): Pars
   const { host, port } = parseListen(get('listen'));
   const failStatus = get('fail-status');
   const ollama = get('ollama');
+  const ollamaOnly = get('ollama-only');
   return {
     help: false,
     options: {
@@ -87,6 +89,7 @@ export function parseMockArgs(argv: string[], env: NodeJS.ProcessEnv = {}): Pars
       tokenDelayMs: int('token-delay-ms', get('token-delay-ms'), 0, 3_600_000),
       failStatus: failStatus === '' ? undefined : int('fail-status', failStatus, 400, 599),
       ollama: ollama === 'true' || ollama === '1',
+      ollamaOnly: ollamaOnly === 'true' || ollamaOnly === '1',
     },
   };
 }

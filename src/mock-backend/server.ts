@@ -123,8 +123,8 @@ export async function startMockBackend(opts: MockOptions = {}): Promise<MockBack
       return;
     }
     req.resume();
-    if (req.method === 'GET' && path === '/v1/models') return sendStatic(res, modelList);
-    if (req.method === 'GET' && path === '/api/tags' && opts.ollama) return sendStatic(res, tagList);
+    if (req.method === 'GET' && path === '/v1/models' && !opts.ollamaOnly) return sendStatic(res, modelList);
+    if (req.method === 'GET' && path === '/api/tags' && (opts.ollama || opts.ollamaOnly)) return sendStatic(res, tagList);
     sendError(res, 'openai', 404, `unknown route ${req.method} ${path}`);
   }
 

@@ -18,6 +18,8 @@ export interface MockOptions {
   failStatus?: number;
   /** Serve Ollama's GET /api/tags too (default false). */
   ollama?: boolean;
+  /** List models only at /api/tags (GET /v1/models answers 404), as an older Ollama does. */
+  ollamaOnly?: boolean;
   /** Silence the rare server-level warnings (the mock never logs per request). */
   quiet?: boolean;
 }

@@ -188,3 +188,22 @@ test('our server and worker negotiate binary-frames and relay through it', async
     await spy.close();
   }
 });
+
+test('--models auto against an Ollama that lists models only at /api/tags registers them, and they route', async () => {
+  const [mock, server] = await Promise.all([startMock(['--name', 'olla', '--ollama-only', '--models', 'llama3.2:1b,qwen2.5:0.5b']), startServer()]);
+  const direct = await fetch(`${mock.url}/v1/models`);
+  assert.equal(direct.status, 404, 'the backend has no /v1/models: discovery must fall back');
+  await direct.text();
+  await startWorker({ server, backend: mock.url, name: 'olla-w', models: 'auto' });
+  const listed = (await (await fetch(`${server.url}/v1/models`)).json()) as { data: { id: string }[] };
+  assert.deepEqual(listed.data.map((m) => m.id).sort(), ['llama3.2:1b', 'qwen2.5:0.5b']);
+  const res = await fetch(`${server.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-mock-tokens': '2' },
+    body: JSON.stringify({ model: 'qwen2.5:0.5b', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(res.status, 200);
+  const body = (await res.json()) as { model: string; choices: { message: { content: string } }[] };
+  assert.equal(body.model, 'qwen2.5:0.5b');
+  assert.match(body.choices[0]!.message.content, /\[olla\] tok1 tok2/);
+});

@@ -244,6 +244,9 @@ describe('mock backend CLI flags', () => {
     const p = parseMockArgs(['--listen', '0.0.0.0:0', '--models', 'a, b', '--ollama'], { MOCK_TOKENS: '3', MOCK_LISTEN: ':9' });
     if (p.help) return assert.fail();
     assert.deepEqual([p.options.host, p.options.port, p.options.tokens, p.options.models, p.options.ollama], ['0.0.0.0', 0, 3, ['a', 'b'], true]);
+    const o = parseMockArgs(['--ollama-only'], {});
+    if (o.help) return assert.fail();
+    assert.deepEqual([o.options.ollama, o.options.ollamaOnly], [false, true]);
     assert.throws(() => parseMockArgs(['--tokens', 'x']), /--tokens/);
     assert.equal(parseMockArgs(['--help']).help, true);
   });
