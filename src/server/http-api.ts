@@ -63,8 +63,9 @@ function handleInference(req: IncomingMessage, res: ServerResponse, path: string
     return sendError(res, flavor, new RelayError('shutting_down', 'The relay is shutting down; retry shortly.'));
   }
   readBody(req, opts.maxBodyBytes, (readErr, buf) => {
+    // Not a RelayError: the client's connection failed mid-body, and there is no one to answer.
+    if (readErr && !(readErr instanceof RelayError)) return;
     try {
-      if (readErr && !(readErr instanceof RelayError)) return; // the client's connection failed mid-body
       if (readErr) throw readErr;
       const body = parseBody(buf);
       if (res.destroyed) return; // the client left while we read

@@ -130,10 +130,7 @@ export class RequestRunner implements Dispatcher.DispatchHandler {
     } else {
       // Kept as bytes: with binary-frames they go out as they came (an embeddings answer can be MBs).
       const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.size);
-      if (!this.cancelled) {
-        const msg = { type: 'response_complete', request_id: this.id, status_code: this.status, headers: this.outHeaders, body: '', token_counts: UsageCollector.fromBytes(bytes) } as const;
-        this.opts.send(msg, bytes);
-      }
+      this.complete(this.status, bytes, this.outHeaders, UsageCollector.fromBytes(bytes));
     }
     this.finish('completed');
   }
@@ -161,10 +158,13 @@ export class RequestRunner implements Dispatcher.DispatchHandler {
     }
   }
 
-  private complete(status: number, body: string | undefined, headers: Record<string, string> | undefined, tokens: TokenCounts | undefined): void {
+  private complete(status: number, body: Buffer | undefined, headers: Record<string, string> | undefined, tokens: TokenCounts | undefined): void {
     if (this.cancelled) return;
-    // Undefined fields vanish from the frame (JSON.stringify), so no spreads are needed.
-    this.opts.send({ type: 'response_complete', request_id: this.id, status_code: status, headers, body, token_counts: tokens });
+    // Undefined fields vanish from the frame (JSON.stringify), so no spreads are needed. A body goes
+    // as bytes beside the message; `send` puts it in the frame.
+    const msg = { type: 'response_complete', request_id: this.id, status_code: status, headers, token_counts: tokens } as const;
+    if (body) this.opts.send({ ...msg, body: '' }, body);
+    else this.opts.send(msg);
   }
 
   private acknowledgeCancel(): RunnerOutcome {
@@ -183,7 +183,7 @@ export class RequestRunner implements Dispatcher.DispatchHandler {
     const body = anthropic
       ? JSON.stringify({ type: 'error', error: { type: 'api_error', message } })
       : JSON.stringify({ error: { message, type: 'server_error', code: unreachable ? 'backend_unreachable' : 'backend_error' } });
-    this.complete(502, body, { 'content-type': 'application/json' }, undefined);
+    this.complete(502, Buffer.from(body), { 'content-type': 'application/json' }, undefined);
   }
 }
 

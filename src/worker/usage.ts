@@ -17,17 +17,13 @@ export class UsageCollector {
   private completion: number | undefined;
   private total: number | undefined;
 
-  /** The token counts in a JSON body (non-streaming answer). */
-  static fromBody(body: string): TokenCounts | undefined {
-    const c = new UsageCollector();
-    c.fromBody(body);
-    return c.result();
-  }
-
   /** The token counts in a JSON body held as bytes: only the tail from the last `"usage"` is decoded. */
   static fromBytes(body: Buffer): TokenCounts | undefined {
     const at = body.lastIndexOf('"usage"');
-    return at < 0 ? undefined : UsageCollector.fromBody(body.toString('utf8', at));
+    if (at < 0) return undefined;
+    const c = new UsageCollector();
+    c.fromBody(body.toString('utf8', at));
+    return c.result();
   }
 
   /** Looks at a JSON body (non-streaming answer). */

@@ -34,7 +34,6 @@ export class WorkerAgent {
   private readonly runners = new Map<string, RequestRunner>();
   private extensions = new Set<Extension>();
   private flowWindow: number | undefined;
-  private binaryFrames = false;
   /** What every request runner of this session shares (set at register_ack). */
   private runnerOptions: RunnerOptions | undefined;
   private models: string[] = [];
@@ -131,7 +130,7 @@ export class WorkerAgent {
     });
     ws.on('open', () => {
       this.state = 'registering';
-      this.binaryFrames = false; // until this session's register_ack says otherwise
+      this.extensions = new Set(); // each session negotiates afresh, in its register_ack
       this.heard();
       ws.send(
         encode({
@@ -200,7 +199,7 @@ export class WorkerAgent {
   private send(msg: WorkerMessage, bodyBytes?: Buffer): void {
     if (this.ws?.readyState !== WebSocket.OPEN) return;
     // binary-frames: bodies and chunks cross as raw bytes instead of escaped JSON strings.
-    if (this.binaryFrames) {
+    if (this.extensions.has('binary-frames')) {
       const frame = encodeBinary(msg, bodyBytes);
       if (frame) return sendBatched(this.ws, frame);
     }
@@ -220,7 +219,6 @@ export class WorkerAgent {
         this.state = 'ready';
         this.attempt = 0;
         this.extensions = new Set((msg.extensions ?? []).filter((e): e is Extension => (EXTENSIONS as readonly string[]).includes(e)));
-        this.binaryFrames = this.extensions.has('binary-frames');
         this.flowWindow = this.extensions.has('flow-control') ? msg.flow_window_bytes : undefined;
         this.runnerOptions = {
           backend: this.backend,
