@@ -10,6 +10,8 @@ export interface FlagSpec {
   kind: FlagKind;
   default?: string | number | boolean;
   required?: boolean;
+  /** Another flag that may stand in for this required one (e.g. a secret read from a file). */
+  orFlag?: string;
   help: string;
 }
 
@@ -34,7 +36,9 @@ export function parseFlags(specs: FlagSpec[], argv: string[], env: NodeJS.Proces
     const fromEnv = env[s.env];
     const raw = fromArg ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined);
     if (raw === undefined) {
-      if (s.required) throw new UsageError(`missing --${s.name} (or ${s.env})`);
+      const alt = s.orFlag ? specs.find((x) => x.name === s.orFlag) : undefined;
+      const altGiven = alt && (parsed.values[alt.name] !== undefined || (env[alt.env] ?? '') !== '');
+      if (s.required && !altGiven) throw new UsageError(`missing --${s.name} (or ${s.env}${alt ? `, or --${alt.name}` : ''})`);
       out[s.name] = s.default;
       continue;
     }
@@ -62,7 +66,7 @@ function convert(s: FlagSpec, raw: string | boolean): string | number | boolean 
 export function helpText(command: string, summary: string, specs: FlagSpec[]): string {
   const rows = specs.map((s) => {
     const flag = `--${s.name}${s.kind === 'boolean' ? '' : ' <' + (s.kind === 'number' ? 'n' : 'value') + '>'}`;
-    const def = s.required ? 'required' : s.default === undefined ? 'unset' : `default ${JSON.stringify(s.default)}`;
+    const def = s.required ? `required${s.orFlag ? ` (or --${s.orFlag})` : ''}` : s.default === undefined ? 'unset' : `default ${JSON.stringify(s.default)}`;
     return `  ${flag.padEnd(30)} ${s.help}\n  ${''.padEnd(30)} env ${s.env}; ${def}`;
   });
   return `${command}: ${summary}\n\nUsage: ${command} [flags]\n\n${rows.join('\n')}\n  ${'--help'.padEnd(30)} Show this help.\n  ${'--version'.padEnd(30)} Print the version.\n`;

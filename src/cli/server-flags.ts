@@ -1,18 +1,26 @@
 // The server's flags: one table, read by the CLI, --help and the README check.
 import type { FlagSpec } from './flags.js';
+import { DEFAULT_SERVER_CONFIG as D } from '../server/config.js';
 
 export const SERVER_FLAGS: FlagSpec[] = [
   { name: 'listen', env: 'LISTEN_ADDR', kind: 'string', default: '0.0.0.0:8080', help: 'Address for clients and workers (HOST:PORT; port 0 picks a free one).' },
-  { name: 'worker-secret', env: 'WORKER_SECRET', kind: 'string', required: true, help: 'Shared secret workers must present in X-Worker-Secret.' },
+  { name: 'worker-secret', env: 'WORKER_SECRET', kind: 'string', required: true, orFlag: 'worker-secret-file', help: 'Shared secret workers must present in X-Worker-Secret; never empty, 16+ characters (prefer the env var or a file: flags show in ps).' },
+  { name: 'worker-secret-file', env: 'WORKER_SECRET_FILE', kind: 'string', help: 'Read the worker secret from this file (one line) instead.' },
   { name: 'max-queue-len', env: 'MAX_QUEUE_LEN', kind: 'number', default: 100, help: 'Requests that may wait for a free worker (0 = unlimited); beyond it 429.' },
   { name: 'queue-timeout', env: 'QUEUE_TIMEOUT_SECS', kind: 'number', default: 30, help: 'Seconds a request may wait in the queue before 503 (0 = forever).' },
   { name: 'request-timeout', env: 'REQUEST_TIMEOUT_SECS', kind: 'number', default: 300, help: 'Seconds to wait for a response to start, and longest silence mid-stream, before 504 (0 = none).' },
   { name: 'max-body-bytes', env: 'MAX_BODY_BYTES', kind: 'number', default: 32 * 1024 * 1024, help: 'Largest request body accepted; beyond it 413.' },
+  { name: 'max-buffered-bytes', env: 'MAX_BUFFERED_BYTES', kind: 'number', default: D.maxBufferedBytes, help: 'Request body bytes held at once, all requests together (being read, queued or running); beyond it 503 + Retry-After (0 = no cap).' },
+  { name: 'header-timeout', env: 'HEADER_TIMEOUT_SECS', kind: 'number', default: D.headerTimeoutMs / 1000, help: "Seconds a client may take to send a request's headers; then the connection is closed (408)." },
+  { name: 'body-timeout', env: 'BODY_TIMEOUT_SECS', kind: 'number', default: D.bodyTimeoutMs / 1000, help: "Seconds a client may take to send a request's body after its headers; beyond it 408 (0 = none)." },
+  { name: 'max-connections-per-ip', env: 'MAX_CONNECTIONS_PER_IP', kind: 'number', default: D.maxConnectionsPerIp, help: 'Open connections one address may hold, clients and workers together; beyond it 503 (0 = no cap; raise it behind your own proxy).' },
   { name: 'max-frame-bytes', env: 'MAX_FRAME_BYTES', kind: 'number', default: 64 * 1024 * 1024, help: 'Largest WebSocket frame a worker may send; beyond it the worker is closed (1009).' },
   { name: 'heartbeat-interval', env: 'HEARTBEAT_INTERVAL_SECS', kind: 'number', default: 15, help: 'Seconds between pings to each worker.' },
   { name: 'heartbeat-timeout', env: 'HEARTBEAT_TIMEOUT_SECS', kind: 'number', default: 45, help: 'Seconds of silence after which a worker is dropped and its work requeued.' },
+  { name: 'max-worker-concurrency', env: 'MAX_WORKER_CONCURRENCY', kind: 'number', default: D.maxWorkerConcurrency, help: 'The most concurrent requests one worker may claim; larger claims are capped (with a warning to the worker).' },
   { name: 'max-requeues', env: 'MAX_REQUEUES', kind: 'number', default: 3, help: 'Times a request is retried on another worker after its worker is lost.' },
   { name: 'drain-timeout', env: 'DRAIN_TIMEOUT_SECS', kind: 'number', default: 30, help: 'Seconds in-flight requests get to finish on SIGTERM.' },
   { name: 'trust-proxy', env: 'TRUST_PROXY', kind: 'boolean', default: false, help: 'Take the peer address from X-Forwarded-For (only behind your own proxy).' },
+  { name: 'trusted-proxy-hops', env: 'TRUSTED_PROXY_HOPS', kind: 'number', default: D.trustedProxyHops, help: 'With --trust-proxy: how many proxies of yours append to X-Forwarded-For; the client is that many entries from the right.' },
   { name: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', help: 'trace, debug, info, warn, error or silent.' },
 ];

@@ -4,6 +4,7 @@ import { createLogger } from '../log.js';
 import { startServer } from '../server/index.js';
 import { VERSION } from '../version.js';
 import { helpText, parseFlags, parseListen, runMain } from './flags.js';
+import { readWorkerSecret } from './secret.js';
 import { SERVER_FLAGS } from './server-flags.js';
 
 
@@ -14,17 +15,25 @@ void runMain(async () => {
   if (flags === 'help') return void process.stdout.write(helpText('modelrelay-server', SUMMARY, SERVER_FLAGS));
   if (flags === 'version') return void process.stdout.write(`${VERSION}\n`);
   const { host, port } = parseListen(flags['listen'] as string);
+  const secret = readWorkerSecret(flags, process.argv.slice(2));
   const secs = (name: string): number => (flags[name] as number) * 1000;
   const log = createLogger(flags['log-level'] as string);
+  for (const w of secret.warnings) log.warn(w);
   const server = await startServer(
     {
       host,
       port,
-      workerSecret: flags['worker-secret'] as string,
+      workerSecret: secret.value,
       maxBodyBytes: flags['max-body-bytes'] as number,
+      maxBufferedBytes: flags['max-buffered-bytes'] as number,
+      headerTimeoutMs: Math.max(1000, secs('header-timeout')),
+      bodyTimeoutMs: secs('body-timeout'),
+      maxConnectionsPerIp: flags['max-connections-per-ip'] as number,
+      maxWorkerConcurrency: Math.max(1, Math.floor(flags['max-worker-concurrency'] as number)),
       maxFrameBytes: flags['max-frame-bytes'] as number,
       drainTimeoutMs: secs('drain-timeout'),
       trustProxy: flags['trust-proxy'] as boolean,
+      trustedProxyHops: Math.floor(flags['trusted-proxy-hops'] as number),
       scheduler: {
         maxQueueLen: flags['max-queue-len'] as number,
         queueTimeoutMs: secs('queue-timeout'),

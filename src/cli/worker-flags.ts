@@ -4,12 +4,14 @@ import { DEFAULT_WORKER_CONFIG } from '../worker/config.js';
 
 export const WORKER_FLAGS: FlagSpec[] = [
   { name: 'proxy-url', env: 'PROXY_URL', kind: 'string', required: true, help: 'The server to connect to, e.g. http://relay.example:8080 (https → wss).' },
-  { name: 'worker-secret', env: 'WORKER_SECRET', kind: 'string', required: true, help: 'Shared secret the server expects.' },
+  { name: 'worker-secret', env: 'WORKER_SECRET', kind: 'string', required: true, orFlag: 'worker-secret-file', help: 'Shared secret the server expects (prefer the env var or a file: flags show in ps).' },
+  { name: 'worker-secret-file', env: 'WORKER_SECRET_FILE', kind: 'string', help: 'Read the worker secret from this file (one line) instead.' },
   { name: 'backend-url', env: 'BACKEND_URL', kind: 'string', default: 'http://127.0.0.1:8000', help: 'The local OpenAI-compatible backend (llama-server, Ollama, vLLM, ...).' },
   { name: 'models', env: 'MODELS', kind: 'string', default: 'auto', help: "Comma-separated model names, or 'auto' (or '*') to read them from the backend." },
   { name: 'worker-name', env: 'WORKER_NAME', kind: 'string', help: 'Name shown in logs and the dashboard (default: the host name).' },
   { name: 'max-concurrency', env: 'MAX_CONCURRENCY', kind: 'number', default: DEFAULT_WORKER_CONFIG.maxConcurrency, help: 'Backend calls run at once; the worker never exceeds it.' },
   { name: 'backend-api-key', env: 'BACKEND_API_KEY', kind: 'string', help: "Sent to the backend as 'Authorization: Bearer …' (e.g. vLLM --api-key)." },
+  { name: 'extra-endpoints', env: 'EXTRA_ENDPOINTS', kind: 'string', help: 'Comma-separated backend paths to forward besides the inference routes (e.g. /v1/rerank); any other path a server asks for is refused with 404.' },
   { name: 'provider', env: 'PROVIDER', kind: 'string', default: DEFAULT_WORKER_CONFIG.provider, help: 'Provider label sent to the server.' },
   { name: 'models-refresh', env: 'MODELS_REFRESH_SECS', kind: 'number', default: DEFAULT_WORKER_CONFIG.modelsRefreshMs / 1000, help: "Seconds between re-reads of the backend's models with --models auto (0 = never)." },
   { name: 'heartbeat-timeout', env: 'HEARTBEAT_TIMEOUT_SECS', kind: 'number', default: DEFAULT_WORKER_CONFIG.heartbeatTimeoutMs / 1000, help: 'Reconnect after hearing nothing from the server for this long.' },

@@ -6,6 +6,8 @@ import { WorkerAgent, DEFAULT_WORKER_CONFIG } from '../worker/index.js';
 import { VERSION } from '../version.js';
 import { UsageError, helpText, parseFlags, runMain } from './flags.js';
 import { WORKER_FLAGS } from './worker-flags.js';
+import { readWorkerSecret } from './secret.js';
+import { endpointProblem } from '../protocol/index.js';
 
 
 const SUMMARY = 'connects out to a modelrelay-server and serves requests from a local LLM backend';
@@ -20,18 +22,26 @@ void runMain(async () => {
   const models = modelsFlag === 'auto' || modelsFlag === '*' || modelsFlag === '' ? 'auto' : modelsFlag.split(',').map((m) => m.trim()).filter(Boolean);
   const maxConcurrency = Math.floor(flags['max-concurrency'] as number);
   if (maxConcurrency < 1) throw new UsageError('--max-concurrency must be at least 1');
+  const secret = readWorkerSecret(flags, process.argv.slice(2));
+  const extraEndpoints = ((flags['extra-endpoints'] as string | undefined) ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  for (const p of extraEndpoints) {
+    const problem = endpointProblem(p);
+    if (problem) throw new UsageError(`--extra-endpoints: '${p}' ${problem}`);
+  }
   const log = createLogger(flags['log-level'] as string);
+  for (const w of secret.warnings) log.warn(w);
   const agent = new WorkerAgent(
     {
       ...DEFAULT_WORKER_CONFIG,
       proxyUrl,
-      workerSecret: flags['worker-secret'] as string,
+      workerSecret: secret.value,
       backendUrl: flags['backend-url'] as string,
       models,
       workerName: (flags['worker-name'] as string | undefined) ?? hostname(),
       maxConcurrency,
       backendApiKey: flags['backend-api-key'] as string | undefined,
       provider: flags['provider'] as string,
+      extraEndpoints,
       modelsRefreshMs: (flags['models-refresh'] as number) * 1000,
       heartbeatTimeoutMs: (flags['heartbeat-timeout'] as number) * 1000,
       drainTimeoutMs: (flags['drain-timeout'] as number) * 1000,

@@ -85,6 +85,10 @@ interface Worker extends WorkerSpec {
   open: boolean;
   lastSeen: number;
   lastDispatch: number;
+  /** The most requests it has had in flight when one of them completed: the capacity it has shown,
+   * as opposed to what it claimed. Selection weighs by this, so a worker that claims a huge
+   * `max_concurrent` (or `*`) can't draw traffic away from workers that have done the work. */
+  proven: number;
   /** Ids it finished recently, to tell a late message from a foreign one. */
   recent: Map<string, true>;
   /** Its armed deadlines (ping, silence, drain), removed when it leaves. */
@@ -112,6 +116,7 @@ export interface WorkerView {
 type DeadlineKind = 'queue' | 'idle' | 'grace' | 'ping' | 'silence' | 'drain';
 
 const WILDCARD = '*';
+const MODELS_IN_ERRORS = 5;
 const RECENT_IDS_PER_WORKER = 1024;
 const isQueued = (r: Req): boolean => r.state === 'queued';
 
@@ -151,6 +156,20 @@ export class Scheduler {
     return [...this.byModel.keys()].sort();
   }
 
+  /** A few model names for an error message, "and N more" for the rest: the 404 for an unknown
+   * model is unauthenticated, so it must stay small however many models workers advertise. */
+  private someModels(): string {
+    const total = this.byModel.size;
+    if (total === 0) return 'none (no worker is connected)';
+    const shown: string[] = [];
+    for (const m of this.byModel.keys()) {
+      if (shown.length === MODELS_IN_ERRORS) break;
+      shown.push(m);
+    }
+    shown.sort();
+    return total > shown.length ? `${shown.join(', ')} and ${total - shown.length} more (GET /v1/models lists them)` : shown.join(', ');
+  }
+
   workerList(): WorkerView[] {
     return [...this.workers.values()].map((w) => ({
       id: w.id,
@@ -185,9 +204,7 @@ export class Scheduler {
     if (!this.accepting) return [fail(id, 'shutting_down', 'The relay is shutting down; retry shortly.')];
     if (this.requests.has(id)) throw new Error(`duplicate request id ${id}`);
     if (!this.byModel.has(model) && this.wildcards.size === 0) {
-      const available = this.models();
-      const list = available.length ? available.join(', ') : 'none (no worker is connected)';
-      return [fail(id, 'model_not_found', `The model '${model}' is not served by any connected worker. Available models: ${list}.`)];
+      return [fail(id, 'model_not_found', `The model '${model}' is not served by any connected worker. Available models: ${this.someModels()}.`)];
     }
     const req: Req = {
       id,
@@ -257,6 +274,7 @@ export class Scheduler {
     const r = this.requests.get(id);
     if (!r || r.workerId !== workerId) return [];
     const w = this.workers.get(workerId);
+    if (w && r.state === 'running' && w.inFlight.size > w.proven) w.proven = w.inFlight.size;
     this.finish(r);
     if (!w) return [];
     w.saturated = false;
@@ -297,6 +315,7 @@ export class Scheduler {
       open: false,
       lastSeen: now,
       lastDispatch: 0,
+      proven: 0,
       recent: new Map(),
       timers: {},
     };
@@ -504,7 +523,8 @@ export class Scheduler {
     return !w.draining && !w.saturated && w.inFlight.size < w.maxConcurrent;
   }
 
-  /** Lowest utilisation wins; ties go to the least recently dispatched (round-robin). */
+  /** Lowest utilisation of shown capacity wins; ties go to the least recently dispatched
+   * (round-robin). A worker stays eligible up to its claimed capacity, so no slot is wasted. */
   private pickWorker(model: string): Worker | undefined {
     let best: Worker | undefined;
     const consider = (w: Worker): void => {
@@ -513,8 +533,8 @@ export class Scheduler {
         best = w;
         return;
       }
-      const a = w.inFlight.size * best.maxConcurrent;
-      const b = best.inFlight.size * w.maxConcurrent;
+      const a = w.inFlight.size * shownCapacity(best);
+      const b = best.inFlight.size * shownCapacity(w);
       if (a < b || (a === b && w.lastDispatch < best.lastDispatch)) best = w;
     };
     const exact = this.openByModel.get(model);
@@ -705,6 +725,11 @@ export class Scheduler {
       if (set.size === 0) this.byModel.delete(m);
     }
   }
+}
+
+/** Capacity to weigh a worker by: what it claimed, but no more than it has shown (at least 1). */
+function shownCapacity(w: Worker): number {
+  return Math.min(w.maxConcurrent, Math.max(1, w.proven));
 }
 
 function fail(requestId: string, code: ErrorCode, message: string): Command {

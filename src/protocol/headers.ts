@@ -39,7 +39,7 @@ export function forwardableHeaders(
 
 /** True when `forwardableHeaders` would drop nothing from these (already lower-case) headers, so
  * they can be passed on as they are: the common case for a frame from our own worker. */
-export function allForwardable(headers: Record<string, string>): boolean {
-  for (const name in headers) if (HOP_BY_HOP.has(name) || name !== name.toLowerCase()) return false;
+export function allForwardable(headers: Record<string, string>, drop?: ReadonlySet<string>): boolean {
+  for (const name in headers) if (HOP_BY_HOP.has(name) || drop?.has(name) || name !== name.toLowerCase()) return false;
   return true;
 }

@@ -3,3 +3,4 @@ export * from './messages.js';
 export * from './codec.js';
 export * from './headers.js';
 export * from './batching.js';
+export * from './routes.js';

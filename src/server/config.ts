@@ -1,6 +1,9 @@
 // Everything the server can be told, with the defaults the CLI documents.
 import type { SchedulerConfig } from '../core/index.js';
 
+/** Longest model name a worker may register or a client may ask for. */
+export const MAX_MODEL_NAME = 256;
+
 export interface ServerConfig {
   host: string;
   /** 0 = pick a free port (the bound URL is logged and returned). */
@@ -13,6 +16,18 @@ export interface ServerConfig {
   drainTimeoutMs: number;
   /** Honour X-Forwarded-For for the peer address (only behind a proxy you run). */
   trustProxy: boolean;
+  /** With trustProxy: how many proxies of yours append to X-Forwarded-For (counted from the right). */
+  trustedProxyHops: number;
+  /** A client must send a request's headers within this long (node:http headersTimeout). */
+  headerTimeoutMs: number;
+  /** ...and its body within this long after the headers; beyond it 408. */
+  bodyTimeoutMs: number;
+  /** Request body bytes held at once (being read, queued or in flight); beyond it 503. 0 = no cap. */
+  maxBufferedBytes: number;
+  /** Open TCP connections one peer address may hold (clients and workers alike). 0 = no cap. */
+  maxConnectionsPerIp: number;
+  /** The most concurrent requests one worker's registration may claim. */
+  maxWorkerConcurrency: number;
   /** A worker must send `register` within this long after connecting. */
   registerTimeoutMs: number;
   /** Failed worker authentications allowed per peer address per minute. */
@@ -27,6 +42,12 @@ export const DEFAULT_SERVER_CONFIG: Omit<ServerConfig, 'workerSecret'> = {
   scheduler: {},
   drainTimeoutMs: 30_000,
   trustProxy: false,
+  trustedProxyHops: 1,
+  headerTimeoutMs: 10_000,
+  bodyTimeoutMs: 60_000,
+  maxBufferedBytes: 256 * 1024 * 1024,
+  maxConnectionsPerIp: 256,
+  maxWorkerConcurrency: 256,
   registerTimeoutMs: 5_000,
   authFailuresPerMinute: 10,
 };

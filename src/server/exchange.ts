@@ -13,6 +13,9 @@ const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 };
 const JSON_TYPE = 'application/json';
+/** Never relayed: one origin fronts many backends, so a backend's cookies would land on all of them
+ * (and several Set-Cookie lines can't be kept apart once joined). */
+const RESPONSE_DROP: ReadonlySet<string> = new Set(['set-cookie']);
 
 export interface ExchangeInit {
   id: string;
@@ -92,24 +95,39 @@ export class Exchange {
       }
       return;
     }
-    this.status = msg.status_code;
+    const status = msg.status_code;
+    // 1xx can't end a response (101 would even hand the connection over): the worker is broken.
+    if (status < 200) return this.fail(new RelayError('backend_error', `The worker answered with status ${status}, which can't end a response.`));
+    this.status = status;
     // The frame's headers object is ours (freshly parsed): reused when nothing in it must go.
-    const headers: Record<string, string | number> = msg.headers ? (allForwardable(msg.headers) ? msg.headers : forwardableHeaders(msg.headers)) : {};
-    if (this.streaming && msg.status_code < 300 && msg.body === undefined) Object.assign(headers, SSE_HEADERS);
-    if (headers['content-type'] === undefined && msg.body !== undefined) headers['content-type'] = JSON_TYPE;
-    const body = msg.body ?? '';
-    headers['content-length'] = Buffer.byteLength(body);
+    const headers: Record<string, string | number> = msg.headers ? (allForwardable(msg.headers, RESPONSE_DROP) ? msg.headers : forwardableHeaders(msg.headers, RESPONSE_DROP)) : {};
     // Lets a client or operator match a response to the relay's log line. Given to writeHead, not
     // setHeader, so node:http renders the headers in one pass.
     headers['x-request-id'] = this.id;
-    try {
-      this.res.writeHead(msg.status_code, headers);
-    } catch (err) {
-      // A header name or value HTTP forbids (a broken or hostile worker): node:http refuses it before
-      // a byte is out, so the client gets a clean 502 instead.
-      return this.fail(new RelayError('backend_error', `The worker's answer carried a header HTTP does not allow: ${(err as Error).message}`));
+    if (status === 204 || status === 304) {
+      // No body and no length, whatever the worker sent (RFC 9110 §6.4.1).
+      delete headers['content-type'];
+      if (this.writeHead(status, headers)) this.res.end();
+      return;
     }
-    this.res.end(body);
+    if (this.streaming && status < 300 && msg.body === undefined) Object.assign(headers, SSE_HEADERS);
+    if (headers['content-type'] === undefined && msg.body !== undefined) headers['content-type'] = JSON_TYPE;
+    const body = msg.body ?? '';
+    headers['content-length'] = Buffer.byteLength(body);
+    if (this.writeHead(status, headers)) this.res.end(body);
+  }
+
+  /** False when node:http refused a header name or value HTTP forbids (a broken or hostile
+   * worker): nothing is out yet, so the client gets a clean 502 instead. */
+  private writeHead(status: number, headers: Record<string, string | number>): boolean {
+    try {
+      this.res.writeHead(status, headers);
+      return true;
+    } catch (err) {
+      this.res.statusMessage = ''; // writeHead kept the first status's text: let the 502 choose its own
+      this.fail(new RelayError('backend_error', `The worker's answer carried a header HTTP does not allow: ${(err as Error).message}`));
+      return false;
+    }
   }
 
   fail(err: RelayError): void {

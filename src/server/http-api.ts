@@ -3,36 +3,37 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RelayError } from '../core/index.js';
 import type { Relay } from './relay.js';
-import { forwardableHeaders } from '../protocol/index.js';
+import { INFERENCE_ROUTES, forwardableHeaders } from '../protocol/index.js';
 import { Exchange, flavorOf } from './exchange.js';
 import { sendError } from './render-error.js';
-import { parseBody, readBody } from './request-body.js';
+import { type BodyLimits, parseBody, readBody } from './request-body.js';
+import type { BodyBudget } from './body-budget.js';
+import { clientAddress, type TrustedProxies } from './client-address.js';
 
-/** The inference routes: forwarded to a worker as they are. */
-export const INFERENCE_ROUTES = new Set([
-  '/v1/chat/completions',
-  '/v1/completions',
-  '/v1/embeddings',
-  '/v1/responses',
-  '/v1/messages',
-  '/v1/messages/count_tokens',
-]);
+/** Client headers that never reach a worker: what a client could forge about where it is (backends
+ * behind a worker trust these from 127.0.0.1), and the worker secret. The relay sets its own
+ * X-Forwarded-For from the address it saw. */
+const CLIENT_DROP = new Set(['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-real-ip', 'forwarded', 'x-worker-secret']);
 
 export interface HttpApiOptions {
   relay: Relay;
   maxBodyBytes: number;
+  bodyTimeoutMs: number;
+  budget: BodyBudget;
+  proxies: TrustedProxies;
   version: string;
   startedAt: number;
 }
 
 export function createHttpHandler(opts: HttpApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { relay } = opts;
+  const limits: BodyLimits = { maxBytes: opts.maxBodyBytes, timeoutMs: opts.bodyTimeoutMs, budget: opts.budget };
   return (req, res) => {
     const path = pathOf(req.url);
     const flavor = flavorOf(path);
     if (INFERENCE_ROUTES.has(path)) {
       if (req.method !== 'POST') return methodNotAllowed(res, flavor, 'POST');
-      return handleInference(req, res, path, opts);
+      return handleInference(req, res, path, opts, limits);
     }
     if (path === '/v1/models') {
       if (req.method !== 'GET') return methodNotAllowed(res, flavor, 'GET');
@@ -55,20 +56,22 @@ export function createHttpHandler(opts: HttpApiOptions): (req: IncomingMessage, 
   };
 }
 
-function handleInference(req: IncomingMessage, res: ServerResponse, path: string, opts: HttpApiOptions): void {
+function handleInference(req: IncomingMessage, res: ServerResponse, path: string, opts: HttpApiOptions, limits: BodyLimits): void {
   const { relay } = opts;
   const flavor = flavorOf(path);
   if (relay.isClosing) {
     req.resume();
     return sendError(res, flavor, new RelayError('shutting_down', 'The relay is shutting down; retry shortly.'));
   }
-  readBody(req, opts.maxBodyBytes, (readErr, buf) => {
+  readBody(req, res, limits, (readErr, buf) => {
     // Not a RelayError: the client's connection failed mid-body, and there is no one to answer.
     if (readErr && !(readErr instanceof RelayError)) return;
     try {
       if (readErr) throw readErr;
       const body = parseBody(buf);
       if (res.destroyed) return; // the client left while we read
+      const headers = forwardableHeaders(req.headers, CLIENT_DROP);
+      headers['x-forwarded-for'] = clientAddress(req, opts.proxies);
       relay.submit(
         new Exchange({
           id: relay.newRequestId(),
@@ -77,14 +80,15 @@ function handleInference(req: IncomingMessage, res: ServerResponse, path: string
           endpoint: path,
           streaming: body.stream,
           body: body.raw,
-          headers: forwardableHeaders(req.headers),
+          headers,
           res,
           now: performance.now(),
         }),
       );
     } catch (err) {
       const e = err instanceof RelayError ? err : new RelayError('internal_error', 'Internal relay error.');
-      if (e.code === 'body_too_large') res.setHeader('connection', 'close');
+      // The rest of the body was never read: this connection can't carry another request.
+      if (e.code === 'body_too_large' || e.code === 'server_busy' || e.code === 'body_timeout') res.setHeader('connection', 'close');
       sendError(res, flavor, e);
       if (!(err instanceof RelayError)) console.error(err);
     }

@@ -6,7 +6,8 @@ import { CloseCode, PROTOCOL_VERSION, encode, encodeBinary, RequestErrorCode, ty
 import { RelayError, Scheduler, type Command } from '../core/index.js';
 import type { Logger } from '../log.js';
 import type { Exchange } from './exchange.js';
-import { FLOW_WINDOW_BYTES, FlowCredit } from './flow-credit.js';
+import { FLOW_OVERDRAFT_BYTES, FLOW_WINDOW_BYTES, FlowCredit } from './flow-credit.js';
+import { LogLimiter } from '../log-limiter.js';
 import { sanitizeModels, type SanitizedRegistration, type SessionHandlers, type WorkerSession } from './worker-session.js';
 
 export interface RelayOptions {
@@ -16,12 +17,16 @@ export interface RelayOptions {
 }
 
 const now = (): number => performance.now();
-/** Bytes a stream from a worker without flow-control may queue for a slow client. */
-const UNFLOWED_BUFFER_CAP = 16 * 1024 * 1024;
+/** Bytes the server queues for one slow client, whatever the worker negotiated; beyond it the
+ * stream ends with client_too_slow. With flow-control a worker stays far below it. */
+const STREAM_BUFFER_CAP = 16 * 1024 * 1024;
+const LOGGED_MODELS = 10;
 
 export class Relay implements SessionHandlers {
   readonly scheduler: Scheduler;
   private readonly log: Logger;
+  /** Warnings a misbehaving worker can trigger per frame go through this. */
+  private readonly workerWarnings: LogLimiter;
   private readonly exchanges = new Map<string, Exchange>();
   private readonly sessions = new Map<string, WorkerSession>();
   private readonly idPrefix = randomBytes(4).toString('hex');
@@ -34,6 +39,7 @@ export class Relay implements SessionHandlers {
   constructor(private readonly opts: RelayOptions) {
     this.scheduler = opts.scheduler;
     this.log = opts.log;
+    this.workerWarnings = new LogLimiter(opts.log);
   }
 
   get isClosing(): boolean {
@@ -77,7 +83,7 @@ export class Relay implements SessionHandlers {
       ...(reg.extensions.has('flow-control') ? { flow_window_bytes: FLOW_WINDOW_BYTES } : {}),
     });
     this.log.info(
-      { worker: reg.name, worker_id: session.id, peer: session.peer, models: reg.models, max_concurrent: reg.maxConcurrent, extensions: [...reg.extensions] },
+      { worker: reg.name, worker_id: session.id, peer: session.peer, ...modelFields(reg.models), max_concurrent: reg.maxConcurrent, extensions: [...reg.extensions] },
       'worker registered',
     );
     const cmds = this.scheduler.registerWorker(
@@ -95,12 +101,18 @@ export class Relay implements SessionHandlers {
       case 'response_chunk': {
         const ex = this.owned(session, msg.request_id, msg.type);
         if (!ex) return;
+        if (ex.flow && ex.flow.unacknowledged >= FLOW_OVERDRAFT_BYTES) {
+          // It negotiated flow-control and ignores it: nothing it sends can be trusted to stop.
+          this.log.warn({ worker: session.name, worker_id: session.id, request_id: ex.id, unacknowledged: ex.flow.unacknowledged }, 'worker sent beyond its flow-control credit');
+          session.close(CloseCode.policy, 'sent beyond flow-control credit');
+          return;
+        }
         const first = !ex.started;
         ex.writeChunk(msg.chunk);
         if (first) this.scheduler.markStarted(ex.id);
         this.scheduler.touch(ex.id, t);
-        // A base-protocol worker can't be slowed down: bound what a stalled client makes us hold.
-        if (!ex.flow && ex.res.writableLength > UNFLOWED_BUFFER_CAP) this.abandon(ex, t);
+        // Bound what a stalled client makes us hold (a base-protocol worker can't be slowed down).
+        if (ex.res.writableLength > STREAM_BUFFER_CAP) this.abandon(ex, t);
         return;
       }
       case 'response_complete': {
@@ -117,7 +129,7 @@ export class Relay implements SessionHandlers {
       }
       case 'error': {
         if (msg.request_id === undefined) {
-          this.log.warn({ worker: session.name, code: msg.code, message: msg.message }, 'worker reported an error');
+          this.workerWarnings.warn(`error ${session.id}`, { worker: session.name, code: msg.code, message: msg.message.slice(0, 500) }, 'worker reported an error');
           return;
         }
         const ex = this.owned(session, msg.request_id, msg.type);
@@ -134,7 +146,7 @@ export class Relay implements SessionHandlers {
       case 'models_update': {
         const warnings: string[] = [];
         const models = sanitizeModels(msg.models, warnings);
-        this.log.info({ worker: session.name, models }, 'worker models updated');
+        this.log.info({ worker: session.name, ...modelFields(models), ...(warnings.length ? { warnings } : {}) }, 'worker models updated');
         this.run(this.scheduler.updateModels(session.id, models, t));
         return;
       }
@@ -270,7 +282,7 @@ export class Relay implements SessionHandlers {
   /** The client reads too slowly for a worker we can't throttle: end its stream, free the slot. */
   private abandon(ex: Exchange, t: number): void {
     this.exchanges.delete(ex.id);
-    ex.fail(new RelayError('client_too_slow', `The client read too slowly; more than ${UNFLOWED_BUFFER_CAP} bytes were waiting for it.`));
+    ex.fail(new RelayError('client_too_slow', `The client read too slowly; more than ${STREAM_BUFFER_CAP} bytes were waiting for it.`));
     this.logDone(ex);
     this.run(this.scheduler.cancel(ex.id, { other: 'client too slow' }, t));
   }
@@ -288,7 +300,8 @@ export class Relay implements SessionHandlers {
   }
 
   private foreign(session: WorkerSession, requestId: string, type: string): void {
-    this.log.warn({ worker: session.name, worker_id: session.id, request_id: requestId, type }, 'dropped a message for a request this worker was never given');
+    const fields = { worker: session.name, worker_id: session.id, request_id: requestId, type };
+    this.workerWarnings.warn(`foreign ${session.id}`, fields, 'dropped a message for a request this worker was never given');
   }
 
   private logDone(ex: Exchange): void {
@@ -311,4 +324,9 @@ export class Relay implements SessionHandlers {
       'request finished',
     );
   }
+}
+
+/** Log fields for a model list: a count and the first few names, never a worker's whole list. */
+function modelFields(models: string[]): { models: string[]; model_count: number } {
+  return { models: models.length > LOGGED_MODELS ? models.slice(0, LOGGED_MODELS) : models, model_count: models.length };
 }

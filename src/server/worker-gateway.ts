@@ -1,16 +1,20 @@
 // The door for workers: authenticates the HTTP upgrade on /v1/worker/connect before any socket opens,
-// rate-limits failed attempts per peer address, and hands accepted sockets to the relay.
+// rate-limits failed attempts per peer address, and hands accepted sockets to the relay. A correct
+// secret is never refused: only failures count, and only failures are rate-limited, so a guesser
+// can't lock the real worker out by failing from its address.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { WORKER_CONNECT_PATH } from '../protocol/index.js';
 import type { Logger } from '../log.js';
+import { LogLimiter } from '../log-limiter.js';
+import { clientAddress, type TrustedProxies } from './client-address.js';
 
 export interface GatewayOptions {
   secret: string;
   maxFrameBytes: number;
-  trustProxy: boolean;
+  proxies: TrustedProxies;
   authFailuresPerMinute: number;
   log: Logger;
   onConnection(ws: WebSocket, peer: string, provider: string): void;
@@ -22,8 +26,11 @@ export class WorkerGateway {
   private readonly wss: WebSocketServer;
   private readonly secretDigest: Buffer;
   private readonly failures = new Map<string, { count: number; windowStart: number }>();
+  private readonly logLimiter: LogLimiter;
 
   constructor(private readonly opts: GatewayOptions) {
+    if (!opts.secret) throw new Error('the worker secret must not be empty');
+    this.logLimiter = new LogLimiter(opts.log);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes, perMessageDeflate: false });
     this.secretDigest = digest(opts.secret);
   }
@@ -31,19 +38,18 @@ export class WorkerGateway {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://relay');
     if (url.pathname !== WORKER_CONNECT_PATH) return reject(socket, 404, 'Not Found');
-    const peer = this.peerAddress(req);
-    const now = Date.now();
-    const record = this.failures.get(peer);
-    if (record && now - record.windowStart < WINDOW_MS && record.count >= this.opts.authFailuresPerMinute) {
-      this.opts.log.warn({ peer }, 'worker authentication rate limited');
-      return reject(socket, 429, 'Too Many Requests', { 'retry-after': String(Math.ceil((record.windowStart + WINDOW_MS - now) / 1000)) });
-    }
+    const peer = clientAddress(req, this.opts.proxies);
     // The header wins; the query parameter is for legacy peers only.
     const header = req.headers['x-worker-secret'];
     const given = typeof header === 'string' ? header : header === undefined ? url.searchParams.get('worker_secret') : null;
-    if (given === null || !timingSafeEqual(digest(given), this.secretDigest)) {
-      this.noteFailure(peer, now);
-      this.opts.log.warn({ peer, reason: given === null ? 'missing secret' : 'wrong secret' }, 'worker authentication failed');
+    if (given === null || given === '' || !timingSafeEqual(digest(given), this.secretDigest)) {
+      const now = Date.now();
+      const record = this.noteFailure(peer, now);
+      if (record.count > this.opts.authFailuresPerMinute) {
+        this.logLimiter.warn(`limited ${peer}`, { peer }, 'worker authentication rate limited');
+        return reject(socket, 429, 'Too Many Requests', { 'retry-after': String(Math.max(1, Math.ceil((record.windowStart + WINDOW_MS - now) / 1000))) });
+      }
+      this.logLimiter.warn(`failed ${peer}`, { peer, reason: given ? 'wrong secret' : 'missing secret' }, 'worker authentication failed');
       return reject(socket, 401, 'Unauthorized');
     }
     const provider = url.searchParams.get('provider') ?? 'local';
@@ -54,23 +60,16 @@ export class WorkerGateway {
     this.wss.close();
   }
 
-  private peerAddress(req: IncomingMessage): string {
-    if (this.opts.trustProxy) {
-      const xff = req.headers['x-forwarded-for'];
-      const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim();
-      if (first) return first;
-    }
-    return req.socket.remoteAddress ?? 'unknown';
-  }
-
-  private noteFailure(peer: string, now: number): void {
-    const r = this.failures.get(peer);
-    if (!r || now - r.windowStart >= WINDOW_MS) this.failures.set(peer, { count: 1, windowStart: now });
+  /** Counts a failure in the peer's one-minute window; returns the window. */
+  private noteFailure(peer: string, now: number): { count: number; windowStart: number } {
+    let r = this.failures.get(peer);
+    if (!r || now - r.windowStart >= WINDOW_MS) this.failures.set(peer, (r = { count: 1, windowStart: now }));
     else r.count++;
     // Bound the table: forget expired windows once it grows.
     if (this.failures.size > 10_000) {
       for (const [k, v] of this.failures) if (now - v.windowStart >= WINDOW_MS) this.failures.delete(k);
     }
+    return r;
   }
 }
 

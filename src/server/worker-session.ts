@@ -16,6 +16,7 @@ import {
   type WorkerMessage,
 } from '../protocol/index.js';
 import type { Logger } from '../log.js';
+import { MAX_MODEL_NAME } from './config.js';
 
 export type SessionState = 'awaiting_register' | 'registered' | 'closed';
 
@@ -36,10 +37,16 @@ export interface SanitizedRegistration {
   warnings: string[];
 }
 
-const MAX_MODELS = 1024;
-const MAX_MODEL_NAME = 256;
+// Registration caps: a worker's claims are bounded (what it claims is also what /v1/models and the
+// 404 for an unknown model repeat to anyone who asks).
+const MAX_MODELS = 256;
 const MAX_WORKER_NAME = 128;
-const MAX_CONCURRENT = 65_536;
+
+export interface SessionOptions {
+  registerTimeoutMs: number;
+  /** The most concurrent requests a registration may claim (--max-worker-concurrency). */
+  maxConcurrent: number;
+}
 
 export class WorkerSession {
   state: SessionState = 'awaiting_register';
@@ -53,9 +60,9 @@ export class WorkerSession {
     readonly peer: string,
     private readonly handlers: SessionHandlers,
     private readonly log: Logger,
-    registerTimeoutMs: number,
+    private readonly options: SessionOptions,
   ) {
-    this.registerTimer = setTimeout(() => this.close(CloseCode.protocolError, 'register expected'), registerTimeoutMs);
+    this.registerTimer = setTimeout(() => this.close(CloseCode.protocolError, 'register expected'), options.registerTimeoutMs);
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
     ws.on('close', (code, reason) => this.onSocketClose(code, reason.toString()));
     ws.on('error', (err) => this.log.warn({ worker: this.name || this.peer, err: err.message }, 'worker socket error'));
@@ -97,7 +104,7 @@ export class WorkerSession {
         return this.close(CloseCode.protocolError, `unsupported protocol_version ${msg.protocol_version}; this server speaks ${PROTOCOL_VERSION}`);
       }
       clearTimeout(this.registerTimer);
-      const reg = sanitize(msg);
+      const reg = sanitize(msg, this.options.maxConcurrent);
       this.name = reg.name;
       this.extensions = reg.extensions;
       this.state = 'registered';
@@ -123,24 +130,29 @@ export class WorkerSession {
 export function sanitizeModels(models: string[], warnings: string[]): string[] {
   const out: string[] = [];
   const seen = new Set<string>();
+  let tooLong = 0;
+  let overCount = 0;
   for (const raw of models) {
     const m = raw.trim();
     if (!m || seen.has(m)) continue;
     if (m.length > MAX_MODEL_NAME) {
-      warnings.push(`model name longer than ${MAX_MODEL_NAME} characters dropped`);
+      tooLong++;
       continue;
     }
     if (out.length >= MAX_MODELS) {
-      warnings.push(`only the first ${MAX_MODELS} models were accepted`);
-      break;
+      overCount++;
+      continue;
     }
     seen.add(m);
     out.push(m);
   }
+  // One warning per kind, with a count: a list of 10,000 bad names must not become 10,000 warnings.
+  if (tooLong) warnings.push(`${tooLong} model name(s) longer than ${MAX_MODEL_NAME} characters dropped`);
+  if (overCount) warnings.push(`only the first ${MAX_MODELS} models were accepted (${overCount} more dropped)`);
   return out;
 }
 
-function sanitize(msg: MessageOf<WorkerMessage, 'register'>): SanitizedRegistration {
+function sanitize(msg: MessageOf<WorkerMessage, 'register'>, maxConcurrentCap: number): SanitizedRegistration {
   const warnings: string[] = [];
   let name = msg.worker_name.trim() || 'worker';
   if (name.length > MAX_WORKER_NAME) {
@@ -152,9 +164,9 @@ function sanitize(msg: MessageOf<WorkerMessage, 'register'>): SanitizedRegistrat
   if (maxConcurrent < 1) {
     maxConcurrent = 1;
     warnings.push('max_concurrent raised to 1');
-  } else if (maxConcurrent > MAX_CONCURRENT) {
-    maxConcurrent = MAX_CONCURRENT;
-    warnings.push(`max_concurrent capped at ${MAX_CONCURRENT}`);
+  } else if (maxConcurrent > maxConcurrentCap) {
+    maxConcurrent = maxConcurrentCap;
+    warnings.push(`max_concurrent capped at ${maxConcurrentCap} (the server's --max-worker-concurrency)`);
   }
   const offered = new Set(msg.extensions ?? []);
   const extensions = new Set(EXTENSIONS.filter((e) => offered.has(e)));

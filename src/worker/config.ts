@@ -10,6 +10,8 @@ export interface WorkerConfig {
   /** Sent to the backend as `Authorization: Bearer …` in place of the client's. */
   backendApiKey?: string;
   provider: string;
+  /** Backend paths forwarded besides the inference routes (exact, validated by the CLI). */
+  extraEndpoints: string[];
   modelsRefreshMs: number;
   heartbeatTimeoutMs: number;
   drainTimeoutMs: number;
@@ -26,6 +28,7 @@ export const DEFAULT_WORKER_CONFIG: Omit<WorkerConfig, 'proxyUrl' | 'workerSecre
   workerName: 'worker',
   maxConcurrency: 1,
   provider: 'local',
+  extraEndpoints: [],
   modelsRefreshMs: 30_000,
   heartbeatTimeoutMs: 45_000,
   drainTimeoutMs: 30_000,

@@ -27,7 +27,8 @@ export type RunnerOutcome = 'completed' | 'cancelled' | 'failed';
 
 // Client headers that must not reach the backend: we want an uncompressed body to relay as text.
 const DROP_TO_BACKEND = new Set(['accept-encoding', 'x-worker-secret']);
-const DROP_FROM_BACKEND = new Set(['content-encoding', 'date', 'server']);
+// set-cookie: the relay's one origin fronts many backends (the server drops it too, for other workers).
+const DROP_FROM_BACKEND = new Set(['content-encoding', 'date', 'server', 'set-cookie']);
 
 /** One backend call's handler. The runner is its own undici dispatch handler (methods, not a fresh
  * set of closures per call): this is the worker's hottest path. */

@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import {
   CloseCode,
   EXTENSIONS,
+  INFERENCE_ROUTES,
   PROTOCOL_VERSION,
   RequestErrorCode,
   WORKER_CONNECT_PATH,
@@ -20,6 +21,7 @@ import {
   type WorkerMessage,
 } from '../protocol/index.js';
 import type { Logger } from '../log.js';
+import { LogLimiter } from '../log-limiter.js';
 import { BackendClient } from './backend-client.js';
 import type { WorkerConfig } from './config.js';
 import { discoverModels } from './model-discovery.js';
@@ -48,12 +50,18 @@ export class WorkerAgent {
   private idleWaiters: (() => void)[] = [];
   private readonly stoppedPromise: Promise<void>;
   private resolveStopped!: () => void;
+  /** Backend paths a server may ask for: the inference routes and --extra-endpoints, nothing else. */
+  private readonly endpoints: ReadonlySet<string>;
+  /** A misbehaving server can trigger a warning per frame: those go through this. */
+  private readonly serverWarnings: LogLimiter;
 
   constructor(
     private readonly cfg: WorkerConfig,
     private readonly log: Logger,
   ) {
     this.backend = new BackendClient(cfg.backendUrl, Math.max(2, cfg.maxConcurrency * 2));
+    this.endpoints = new Set([...INFERENCE_ROUTES, ...cfg.extraEndpoints]);
+    this.serverWarnings = new LogLimiter(log);
     this.stoppedPromise = new Promise((r) => (this.resolveStopped = r));
   }
 
@@ -149,7 +157,7 @@ export class WorkerAgent {
       if (!isBinary) return this.onMessage(decodeServerMessage(data.toString()));
       // Binary frames only once negotiated (binary-frames); a server that sends them otherwise is broken.
       if (this.extensions.has('binary-frames')) this.onMessage(decodeBinaryServerMessage(data as Buffer));
-      else this.log.warn('ignoring a binary frame: binary-frames was not negotiated');
+      else this.serverWarnings.warn('binary', {}, 'ignoring a binary frame: binary-frames was not negotiated');
     });
     ws.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
     ws.on('close', (code, reason) => {
@@ -210,7 +218,7 @@ export class WorkerAgent {
 
   private onMessage(decoded: Decoded<ServerMessage>): void {
     if (!decoded.ok) {
-      this.log.warn({ reason: decoded.reason }, 'ignoring a malformed server message');
+      this.serverWarnings.warn('malformed', { reason: decoded.reason.slice(0, 300) }, 'ignoring a malformed server message');
       return;
     }
     const msg = decoded.msg;
@@ -229,7 +237,7 @@ export class WorkerAgent {
           cancelAck: this.extensions.has('cancel-ack'),
         };
         if (msg.warnings?.length) this.log.warn({ warnings: msg.warnings }, 'registration warnings');
-        this.log.info({ worker_id: msg.worker_id, models: msg.models, extensions: [...this.extensions] }, 'registered');
+        this.log.info({ worker_id: msg.worker_id, models: msg.models.slice(0, 10), model_count: msg.models.length, extensions: [...this.extensions] }, 'registered');
         if (this.draining === 'self' && this.extensions.has('drain-notice')) this.send({ type: 'draining', reason: 'worker shutting down' });
         return;
       case 'request':
@@ -256,6 +264,14 @@ export class WorkerAgent {
   }
 
   private onRequest(req: MessageOf<ServerMessage, 'request'>): void {
+    if (this.runners.has(req.request_id)) {
+      // Running it again would bypass --max-concurrency and orphan the first runner (no cancel could
+      // reach it). Not answered per request: that would end the one already running.
+      this.serverWarnings.warn('duplicate', { request_id: req.request_id }, 'refused a request whose id is already running');
+      this.send({ type: 'error', code: 'duplicate_request_id', message: `request ${req.request_id.slice(0, 64)} is already running on this worker; refused the second` });
+      return;
+    }
+    if (!this.endpoints.has(pathPart(req.endpoint_path))) return this.refuseEndpoint(req);
     if (this.draining || this.state === 'stopped') return this.refuse(req, RequestErrorCode.draining, 'worker is draining');
     if (this.runners.size >= this.cfg.maxConcurrency) {
       return this.refuse(req, RequestErrorCode.busy, `worker is at its limit of ${this.cfg.maxConcurrency} concurrent requests`);
@@ -279,6 +295,17 @@ export class WorkerAgent {
     }
     const body = JSON.stringify({ error: { message, type: 'server_error', code } });
     this.send({ type: 'response_complete', request_id: req.request_id, status_code: 503, headers: { 'content-type': 'application/json' }, body });
+  }
+
+  /** A path this worker does not forward: a 404 in the route's shape, which any server relays. */
+  private refuseEndpoint(req: MessageOf<ServerMessage, 'request'>): void {
+    const shown = JSON.stringify(req.endpoint_path.slice(0, 200));
+    this.serverWarnings.warn('endpoint', { request_id: req.request_id, endpoint_path: req.endpoint_path.slice(0, 200) }, 'refused a request for a path this worker does not forward');
+    const message = `This worker does not forward ${shown} to its backend (allowed: the inference routes and --extra-endpoints).`;
+    const body = req.endpoint_path.startsWith('/v1/messages')
+      ? JSON.stringify({ type: 'error', error: { type: 'not_found_error', message } })
+      : JSON.stringify({ error: { message, type: 'invalid_request_error', code: 'endpoint_not_allowed' } });
+    this.send({ type: 'response_complete', request_id: req.request_id, status_code: 404, headers: { 'content-type': 'application/json' }, body });
   }
 
   private onServerDrain(msg: MessageOf<ServerMessage, 'graceful_shutdown'>): void {
@@ -335,4 +362,10 @@ export class WorkerAgent {
     this.log.info({ models: next }, 'models changed');
     this.send({ type: 'models_update', models: next, current_load: this.runners.size });
   }
+}
+
+/** The path without its query string. */
+function pathPart(endpoint: string): string {
+  const q = endpoint.indexOf('?');
+  return q < 0 ? endpoint : endpoint.slice(0, q);
 }

@@ -84,7 +84,7 @@ export class Proc {
   }
 }
 
-function spawnCli(name: string, script: string, args: string[], env: Record<string, string> = {}): Proc {
+export function spawnCli(name: string, script: string, args: string[], env: Record<string, string> = {}): Proc {
   const child = spawn(process.execPath, [`${ROOT}dist/cli/${script}`, ...args], {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
@@ -116,13 +116,15 @@ export interface WorkerOptions {
   args?: string[];
   /** Wait for the server to log the registration (default true). */
   waitRegistered?: boolean;
+  /** Pass no --worker-secret (the args give it another way). */
+  omitSecret?: boolean;
 }
 
 export async function startWorker(o: WorkerOptions): Promise<Proc> {
   const serverUrl = typeof o.server === 'string' ? o.server : o.server.url;
   const p = spawnCli(`worker ${o.name}`, 'worker.js', [
     '--proxy-url', serverUrl,
-    '--worker-secret', o.secret ?? SECRET,
+    ...(o.omitSecret ? [] : ['--worker-secret', o.secret ?? SECRET]),
     '--backend-url', o.backend,
     '--worker-name', o.name,
     '--models', o.models ?? 'mock-model',

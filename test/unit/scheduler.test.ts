@@ -61,6 +61,14 @@ function expectFail(cmds: Command[], requestId: string, code: string): string {
 }
 
 /** Where each request was dispatched, in order. */
+/** Fills every worker serving `model` (`total` = their summed capacity) and completes it all while
+ * they are full, so each has shown its full capacity. */
+function proveAll(s: Scheduler, model: string, total: number): void {
+  const running = only(Array.from({ length: total }, (_, i) => s.submit(`prove${i}`, model, 0)).flat(), 'dispatch');
+  assert.equal(running.length, total, 'every proving request dispatched');
+  for (const c of running) s.complete(c.requestId, c.workerId, 0);
+}
+
 const targets = (cmds: Command[]): string[] => only(cmds, 'dispatch').map((c) => `${c.requestId}>${c.workerId}`);
 
 // ---------- eligibility ----------
@@ -123,6 +131,7 @@ describe('selection', () => {
     const s = make();
     s.registerWorker(worker('B', ['m'], 2), 0);
     s.registerWorker(worker('A', ['m'], 4), 0);
+    proveAll(s, 'm', 6);
     assert.deepEqual(s.submit('r1', 'm', 1), [dispatch('r1', 'B')]);
     assert.deepEqual(s.submit('r2', 'm', 1), [dispatch('r2', 'A')]);
     // A: 1/4, B: 1/2. Equal in-flight counts, B dispatched to longer ago, yet A is less utilised.
@@ -133,8 +142,25 @@ describe('selection', () => {
     const s = make();
     s.registerWorker(worker('A', ['m'], 8), 0);
     s.registerWorker(worker('B', ['m'], 2), 0);
-    assert.deepEqual(targets([...s.submit('r1', 'm', 1), ...s.submit('r2', 'm', 1), ...s.submit('r3', 'm', 1)]), ['r1>A', 'r2>B', 'r3>A']);
+    proveAll(s, 'm', 10);
+    assert.deepEqual(targets([...s.submit('r1', 'm', 1), ...s.submit('r2', 'm', 1), ...s.submit('r3', 'm', 1)]), ['r1>B', 'r2>A', 'r3>A']);
     assert.deepEqual(s.submit('r4', 'm', 1), [dispatch('r4', 'A')]);
+  });
+
+  it('weighs by shown capacity, not claimed: a fresh worker claiming 1000 does not outrank a proven one', () => {
+    const s = make();
+    s.registerWorker(worker('honest', ['m'], 4), 0);
+    proveAll(s, 'm', 4);
+    s.registerWorker(worker('greedy', ['m'], 1000), 1);
+    // greedy counts as capacity 1 until it completes work: it gets one, then honest takes the rest
+    // while it has room. Claimed capacity still counts for eligibility, so nothing queues needlessly.
+    const cmds = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'].flatMap((id) => s.submit(id, 'm', 2));
+    assert.deepEqual(targets(cmds), ['r1>greedy', 'r2>honest', 'r3>honest', 'r4>honest', 'r5>honest', 'r6>greedy']);
+    // Once greedy finishes work at 2 in flight, it has shown 2.
+    s.complete('r1', 'greedy', 3);
+    s.complete('r2', 'honest', 3);
+    const w = s.workerList().find((x) => x.id === 'greedy')!;
+    assert.equal(w.inFlight, 1);
   });
 
   it('two equal idle workers, four requests: 2 and 2, alternating', () => {
