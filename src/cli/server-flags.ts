@@ -1,6 +1,7 @@
 // The server's flags: one table, read by the CLI, --help and the README check.
 import type { FlagSpec } from './flags.js';
 import { DEFAULT_SERVER_CONFIG as D } from '../server/config.js';
+import { DEFAULT_SCHEDULER_CONFIG } from '../core/index.js';
 
 export const SERVER_FLAGS: FlagSpec[] = [
   { name: 'listen', env: 'LISTEN_ADDR', kind: 'string', default: '0.0.0.0:8080', help: 'Address for clients and workers (HOST:PORT; port 0 picks a free one).' },
@@ -19,6 +20,8 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { name: 'heartbeat-timeout', env: 'HEARTBEAT_TIMEOUT_SECS', kind: 'number', default: 45, help: 'Seconds of silence after which a worker is dropped and its work requeued.' },
   { name: 'max-worker-concurrency', env: 'MAX_WORKER_CONCURRENCY', kind: 'number', default: D.maxWorkerConcurrency, help: 'The most concurrent requests one worker may claim; larger claims are capped (with a warning to the worker).' },
   { name: 'max-requeues', env: 'MAX_REQUEUES', kind: 'number', default: 3, help: 'Times a request is retried on another worker after its worker is lost.' },
+  { name: 'breaker-failures', env: 'BREAKER_FAILURES', kind: 'number', default: DEFAULT_SCHEDULER_CONFIG.breakerFailures, help: "Backend failures in a row (502-504 before any byte) after which a worker is skipped for a cool-down, then probed with one request (0 = never)." },
+  { name: 'breaker-cooldown', env: 'BREAKER_COOLDOWN_SECS', kind: 'number', default: DEFAULT_SCHEDULER_CONFIG.breakerCooldownMs / 1000, help: 'Seconds a tripped worker is skipped before its probe request; doubles (to 60) while probes fail.' },
   { name: 'drain-timeout', env: 'DRAIN_TIMEOUT_SECS', kind: 'number', default: 30, help: 'Seconds in-flight requests get to finish on SIGTERM.' },
   { name: 'trust-proxy', env: 'TRUST_PROXY', kind: 'boolean', default: false, help: 'Take the peer address from X-Forwarded-For (only behind your own proxy).' },
   { name: 'trusted-proxy-hops', env: 'TRUSTED_PROXY_HOPS', kind: 'number', default: D.trustedProxyHops, help: 'With --trust-proxy: how many proxies of yours append to X-Forwarded-For; the client is that many entries from the right.' },

@@ -41,6 +41,8 @@ void runMain(async () => {
         heartbeatIntervalMs: secs('heartbeat-interval'),
         heartbeatTimeoutMs: secs('heartbeat-timeout'),
         maxRequeues: flags['max-requeues'] as number,
+        breakerFailures: Math.floor(flags['breaker-failures'] as number),
+        breakerCooldownMs: Math.max(100, secs('breaker-cooldown')),
       },
     },
     log,

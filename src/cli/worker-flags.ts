@@ -14,6 +14,7 @@ export const WORKER_FLAGS: FlagSpec[] = [
   { name: 'extra-endpoints', env: 'EXTRA_ENDPOINTS', kind: 'string', help: 'Comma-separated backend paths to forward besides the inference routes (e.g. /v1/rerank); any other path a server asks for is refused with 404.' },
   { name: 'provider', env: 'PROVIDER', kind: 'string', default: DEFAULT_WORKER_CONFIG.provider, help: 'Provider label sent to the server.' },
   { name: 'models-refresh', env: 'MODELS_REFRESH_SECS', kind: 'number', default: DEFAULT_WORKER_CONFIG.modelsRefreshMs / 1000, help: "Seconds between re-reads of the backend's models with --models auto (0 = never)." },
+  { name: 'health-interval', env: 'HEALTH_INTERVAL_SECS', kind: 'number', default: DEFAULT_WORKER_CONFIG.health.upIntervalMs / 1000, help: "Seconds between backend health probes (GET /health) while it is up (0 = none); while it is down, every 0.5 s doubling to 5 s." },
   { name: 'heartbeat-timeout', env: 'HEARTBEAT_TIMEOUT_SECS', kind: 'number', default: DEFAULT_WORKER_CONFIG.heartbeatTimeoutMs / 1000, help: 'Reconnect after hearing nothing from the server for this long.' },
   { name: 'drain-timeout', env: 'DRAIN_TIMEOUT_SECS', kind: 'number', default: DEFAULT_WORKER_CONFIG.drainTimeoutMs / 1000, help: 'Seconds in-flight requests get to finish on SIGTERM.' },
   { name: 'max-frame-bytes', env: 'MAX_FRAME_BYTES', kind: 'number', default: DEFAULT_WORKER_CONFIG.maxFrameBytes, help: "Largest frame to send; a bigger backend answer fails with 502 instead of breaking the link." },

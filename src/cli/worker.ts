@@ -43,6 +43,7 @@ void runMain(async () => {
       provider: flags['provider'] as string,
       extraEndpoints,
       modelsRefreshMs: (flags['models-refresh'] as number) * 1000,
+      health: { ...DEFAULT_WORKER_CONFIG.health, upIntervalMs: (flags['health-interval'] as number) * 1000 },
       heartbeatTimeoutMs: (flags['heartbeat-timeout'] as number) * 1000,
       drainTimeoutMs: (flags['drain-timeout'] as number) * 1000,
       maxFrameBytes: flags['max-frame-bytes'] as number,

@@ -29,6 +29,7 @@ export const ERRORS = {
   request_timeout: { status: 504, openaiType: 'timeout_error', anthropicType: 'timeout_error', side: 'worker' },
   worker_lost: { status: 502, openaiType: 'server_error', anthropicType: 'api_error', side: 'worker' },
   requeue_exhausted: { status: 502, openaiType: 'server_error', anthropicType: 'api_error', side: 'worker' },
+  backend_unreachable: { status: 502, openaiType: 'server_error', anthropicType: 'api_error', side: 'backend' },
   backend_error: { status: 502, openaiType: 'server_error', anthropicType: 'api_error', side: 'backend' },
   client_too_slow: { status: 502, openaiType: 'server_error', anthropicType: 'api_error', side: 'client' },
   internal_error: { status: 500, openaiType: 'server_error', anthropicType: 'api_error', side: 'relay' },

@@ -7,6 +7,12 @@
 //               running ─(client gone / timeout)─► cancelling ─(ack or grace)─► gone   [cancel-ack workers]
 //               running ─(worker lost, no byte sent yet)─► queued (front)  [≤ maxRequeues]
 //               running ─(worker lost after bytes were sent)─► gone + fail  (never spliced)
+//               running ─(backend unavailable, before a byte)─► queued (front) on a healthy worker, or fail
+//
+// Worker health: a worker whose backend is down (backend-health extension) gets nothing until it
+// reports it up. Independently, a circuit breaker per worker: `breakerFailures` backend failures in a
+// row open it (skipped for a cool-down), then one probe request decides: success closes it, failure
+// reopens it for twice as long (for base-protocol workers, and backends that fail unnoticed).
 //
 // Invariant: a queue for model M is non-empty only while no worker eligible for M has a free slot,
 // because every event that frees capacity dispatches at once. So a freed slot only ever looks at the
@@ -28,6 +34,10 @@ export interface SchedulerConfig {
   maxRequeues: number;
   /** How long a cancelled request may hold its slot while a cancel-ack worker confirms. */
   cancelGraceMs: number;
+  /** Backend failures in a row (before any byte) that open a worker's circuit breaker. 0 = never. */
+  breakerFailures: number;
+  /** How long an open breaker skips the worker before one probe request; doubles while probes fail. */
+  breakerCooldownMs: number;
 }
 
 export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
@@ -38,7 +48,12 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   heartbeatTimeoutMs: 45_000,
   maxRequeues: 3,
   cancelGraceMs: 2_000,
+  breakerFailures: 3,
+  breakerCooldownMs: 5_000,
 };
+
+/** How a finished request went, as far as the worker's health is concerned. */
+export type Outcome = 'ok' | 'backend_failure' | 'neutral';
 
 export type Command =
   | { type: 'dispatch'; requestId: string; workerId: string }
@@ -89,10 +104,17 @@ interface Worker extends WorkerSpec {
    * as opposed to what it claimed. Selection weighs by this, so a worker that claims a huge
    * `max_concurrent` (or `*`) can't draw traffic away from workers that have done the work. */
   proven: number;
+  /** Its backend is down (reported with backend-health, or learned from a failed call). */
+  backendDown: boolean;
+  backendReason: string;
+  breaker: 'closed' | 'open' | 'half_open';
+  /** Backend failures in a row while closed. */
+  failures: number;
+  cooldownMs: number;
   /** Ids it finished recently, to tell a late message from a foreign one. */
   recent: Map<string, true>;
   /** Its armed deadlines (ping, silence, drain), removed when it leaves. */
-  timers: Partial<Record<'ping' | 'silence' | 'drain', Deadline<DeadlineKind>>>;
+  timers: Partial<Record<'ping' | 'silence' | 'drain' | 'breaker', Deadline<DeadlineKind>>>;
 }
 
 interface ModelQueue {
@@ -111,12 +133,17 @@ export interface WorkerView {
   maxConcurrent: number;
   inFlight: number;
   draining: boolean;
+  backendDown: boolean;
+  breaker: 'closed' | 'open' | 'half_open';
+  /** Capacity shown by completed work (see `Worker.proven`). */
+  proven: number;
 }
 
-type DeadlineKind = 'queue' | 'idle' | 'grace' | 'ping' | 'silence' | 'drain';
+type DeadlineKind = 'queue' | 'idle' | 'grace' | 'ping' | 'silence' | 'drain' | 'breaker';
 
 const WILDCARD = '*';
 const MODELS_IN_ERRORS = 5;
+const MAX_BREAKER_COOLDOWN_MS = 60_000;
 const RECENT_IDS_PER_WORKER = 1024;
 const isQueued = (r: Req): boolean => r.state === 'queued';
 
@@ -178,6 +205,9 @@ export class Scheduler {
       maxConcurrent: w.maxConcurrent,
       inFlight: w.inFlight.size,
       draining: w.draining,
+      backendDown: w.backendDown,
+      breaker: w.breaker,
+      proven: w.proven,
     }));
   }
 
@@ -223,6 +253,10 @@ export class Scheduler {
       this.requests.set(id, req);
       return [this.assign(req, w, now)];
     }
+    // Every worker for the model is out of rotation for its backend: say why now, rather than
+    // let the client wait out the queue timeout for a worker that can't serve it.
+    const sick = this.unhealthyReason(model);
+    if (sick !== undefined) return [fail(id, 'backend_unreachable', `No worker serving '${model}' has a working backend: ${sick}`)];
     if (this.config.maxQueueLen > 0 && this.queued >= this.config.maxQueueLen) {
       return [fail(id, 'queue_full', `The request queue is full (${this.config.maxQueueLen} waiting); retry shortly.`)];
     }
@@ -269,17 +303,50 @@ export class Scheduler {
     return this.workers.get(workerId)?.recent.has(requestId) ? 'late' : 'foreign';
   }
 
-  /** The worker finished (or confirmed the cancel of) one of its requests. */
-  complete(id: string, workerId: string, now: number): Command[] {
+  /** The worker finished (or confirmed the cancel of) one of its requests. `outcome` says whether
+   * the backend answered (ok), failed before answering (backend_failure), or neither (a cancel). */
+  complete(id: string, workerId: string, now: number, outcome: Outcome = 'ok'): Command[] {
     const r = this.requests.get(id);
     if (!r || r.workerId !== workerId) return [];
     const w = this.workers.get(workerId);
-    if (w && r.state === 'running' && w.inFlight.size > w.proven) w.proven = w.inFlight.size;
+    const running = r.state === 'running';
+    // Only work that succeeded shows capacity: failing fast must never look like being idle.
+    if (w && running && outcome === 'ok' && w.inFlight.size > w.proven) w.proven = w.inFlight.size;
     this.finish(r);
     if (!w) return [];
     w.saturated = false;
+    if (running && outcome === 'ok') this.breakerSuccess(w);
+    else if (running && outcome === 'backend_failure') this.breakerFailure(w, now);
     this.sync(w);
     return this.fill(w, now);
+  }
+
+  /**
+   * The worker's backend could not take the request before any byte (unreachable, reset, loading):
+   * not an answer. It counts against the worker's breaker (a worker that tracks its backend's health
+   * also reports it down, separately) and the request goes to another worker, this one only if no
+   * other can take it now. Only when no healthy worker serves the model does the client get the
+   * error, with the backend's reason.
+   */
+  backendUnavailable(id: string, workerId: string, reason: string, now: number): Command[] {
+    const r = this.requests.get(id);
+    if (!r || r.workerId !== workerId || r.state !== 'running') return [];
+    const w = this.workers.get(workerId);
+    if (w) this.breakerFailure(w, now);
+    if (r.started) return this.finishWithError(r, 'backend_error', reason);
+    if (!this.hasHealthyWorker(r.model, workerId)) {
+      this.finish(r);
+      return [fail(r.id, 'backend_unreachable', `${reason.replace(/\.+$/, '')}. No other worker serving '${r.model}' has a working backend.`)];
+    }
+    return this.requeue(r, now, workerId);
+  }
+
+  /** backend-health: the worker says its backend went down or came back. */
+  backendState(workerId: string, up: boolean, reason: string, now: number): Command[] {
+    const w = this.workers.get(workerId);
+    if (!w || w.backendDown === !up) return [];
+    this.setBackend(w, !up, reason);
+    return up ? this.fill(w, now) : [];
   }
 
   /**
@@ -294,6 +361,7 @@ export class Scheduler {
       w.saturated = true;
       this.sync(w);
     }
+    if (w && !retryable && !r.started) this.breakerFailure(w, now);
     const cmds = retryable && !r.started ? this.requeue(r, now) : this.finishWithError(r, 'backend_error', message);
     return w ? cmds.concat(this.fill(w, now)) : cmds;
   }
@@ -316,6 +384,11 @@ export class Scheduler {
       lastSeen: now,
       lastDispatch: 0,
       proven: 0,
+      backendDown: false,
+      backendReason: '',
+      breaker: 'closed',
+      failures: 0,
+      cooldownMs: this.config.breakerCooldownMs,
       recent: new Map(),
       timers: {},
     };
@@ -485,6 +558,15 @@ export class Scheduler {
           cmds.push(...this.workerLost(w.id, now));
           break;
         }
+        case 'breaker': {
+          const w = this.workers.get(d.id);
+          if (!w || w.breaker !== 'open') break;
+          w.timers.breaker = undefined;
+          w.breaker = 'half_open';
+          this.sync(w);
+          cmds.push(...this.fill(w, now));
+          break;
+        }
         default:
           assertNever(d.kind);
       }
@@ -511,8 +593,8 @@ export class Scheduler {
       for (const id of w.inFlight) if (this.requests.get(id)?.workerId !== w.id) throw new Error(`worker ${w.id} holds foreign ${id}`);
     }
     for (const q of this.queues.values()) if (q.length <= 0) throw new Error('empty queue kept');
-    // Only live requests hold deadlines (workers hold at most three each).
-    if (this.deadlines.size > this.requests.size + 3 * this.workers.size) {
+    // Only live requests hold deadlines (workers hold at most four each).
+    if (this.deadlines.size > this.requests.size + 4 * this.workers.size) {
       throw new Error(`deadline heap holds ${this.deadlines.size} entries for ${this.requests.size} requests`);
     }
   }
@@ -520,15 +602,70 @@ export class Scheduler {
   // ---------- internals ----------
 
   private eligible(w: Worker): boolean {
-    return !w.draining && !w.saturated && w.inFlight.size < w.maxConcurrent;
+    if (w.draining || w.saturated || w.backendDown || w.breaker === 'open') return false;
+    // Half open: one probe request at a time decides whether the worker is back.
+    return w.inFlight.size < (w.breaker === 'half_open' ? 1 : w.maxConcurrent);
+  }
+
+  private setBackend(w: Worker, down: boolean, reason: string): void {
+    w.backendDown = down;
+    w.backendReason = down ? reason : '';
+    this.sync(w);
+  }
+
+  /** A worker other than `exclude` that could serve `model` but for being busy (draining, down or
+   * tripped ones can't). */
+  private hasHealthyWorker(model: string, exclude: string): boolean {
+    const healthy = (w: Worker): boolean => w.id !== exclude && !w.draining && !isSick(w);
+    for (const w of this.byModel.get(model) ?? []) if (healthy(w)) return true;
+    for (const w of this.wildcards) if (healthy(w)) return true;
+    return false;
+  }
+
+  /** Why no worker can serve `model`, when every one of its non-draining workers is sick; else
+   * undefined. Stops at the first healthy worker, so it costs O(1) while any is healthy. */
+  private unhealthyReason(model: string): string | undefined {
+    let reason: string | undefined;
+    for (const set of [this.byModel.get(model), this.wildcards]) {
+      for (const w of set ?? []) {
+        if (w.draining) continue;
+        if (!isSick(w)) return undefined;
+        reason ??= w.backendDown ? `${w.name}: ${w.backendReason.replace(/\.+$/, '')}.` : `${w.name}: its last requests failed; it is skipped for a few seconds.`;
+      }
+    }
+    return reason;
+  }
+
+  private breakerSuccess(w: Worker): void {
+    w.failures = 0;
+    if (w.breaker === 'closed') return;
+    w.breaker = 'closed';
+    w.cooldownMs = this.config.breakerCooldownMs;
+    this.deadlines.remove(w.timers.breaker);
+    w.timers.breaker = undefined;
+  }
+
+  private breakerFailure(w: Worker, now: number): void {
+    if (this.config.breakerFailures <= 0) return;
+    if (w.breaker === 'half_open') return this.openBreaker(w, now, Math.min(w.cooldownMs * 2, MAX_BREAKER_COOLDOWN_MS));
+    if (++w.failures >= this.config.breakerFailures) this.openBreaker(w, now, w.cooldownMs);
+  }
+
+  private openBreaker(w: Worker, now: number, cooldownMs: number): void {
+    w.breaker = 'open';
+    w.failures = 0;
+    w.cooldownMs = cooldownMs;
+    this.deadlines.remove(w.timers.breaker);
+    w.timers.breaker = this.deadlines.push({ at: now + cooldownMs, kind: 'breaker', id: w.id });
+    this.sync(w);
   }
 
   /** Lowest utilisation of shown capacity wins; ties go to the least recently dispatched
    * (round-robin). A worker stays eligible up to its claimed capacity, so no slot is wasted. */
-  private pickWorker(model: string): Worker | undefined {
+  private pickWorker(model: string, exclude?: string): Worker | undefined {
     let best: Worker | undefined;
     const consider = (w: Worker): void => {
-      if (!this.eligible(w)) return;
+      if (!this.eligible(w) || w.id === exclude) return;
       if (!best) {
         best = w;
         return;
@@ -619,14 +756,15 @@ export class Scheduler {
     this.dequeued(r, q);
   }
 
-  private requeue(r: Req, now: number): Command[] {
+  /** Back to the front of its queue, or straight to a free worker (another than `avoid` if any). */
+  private requeue(r: Req, now: number, avoid?: string): Command[] {
     this.release(r);
     if (r.requeues >= this.config.maxRequeues) {
       this.forget(r);
       return [fail(r.id, 'requeue_exhausted', `The request failed on ${r.requeues + 1} workers in a row; giving up.`)];
     }
     r.requeues++;
-    const w = this.pickWorker(r.model);
+    const w = this.pickWorker(r.model, avoid) ?? this.pickWorker(r.model);
     if (w) return [this.assign(r, w, now)];
     if (!this.accepting) {
       // Shutting down: every worker drains, so waiting would only stretch the shutdown.
@@ -725,6 +863,10 @@ export class Scheduler {
       if (set.size === 0) this.byModel.delete(m);
     }
   }
+}
+
+function isSick(w: Worker): boolean {
+  return w.backendDown || w.breaker === 'open';
 }
 
 /** Capacity to weigh a worker by: what it claimed, but no more than it has shown (at least 1). */

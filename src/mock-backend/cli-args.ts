@@ -21,6 +21,7 @@ const FLAGS: Flag[] = [
   { name: 'fail-status', env: 'MOCK_FAIL_STATUS', type: 'string', def: '', help: 'fail every generation request with this HTTP status' },
   { name: 'ollama', env: 'MOCK_OLLAMA', type: 'boolean', def: 'false', help: "also serve Ollama's GET /api/tags" },
   { name: 'ollama-only', env: 'MOCK_OLLAMA_ONLY', type: 'boolean', def: 'false', help: 'list models only at GET /api/tags, not GET /v1/models (an older Ollama)' },
+  { name: 'loading-ms', env: 'MOCK_LOADING_MS', type: 'string', def: '0', help: 'answer 503 "Loading model" (GET /health and generation) for this long after start, like llama-server' },
   { name: 'help', env: '', type: 'boolean', def: '', help: 'show this help' },
 ];
 
@@ -90,6 +91,7 @@ export function parseMockArgs(argv: string[], env: NodeJS.ProcessEnv = {}): Pars
       failStatus: failStatus === '' ? undefined : int('fail-status', failStatus, 400, 599),
       ollama: ollama === 'true' || ollama === '1',
       ollamaOnly: ollamaOnly === 'true' || ollamaOnly === '1',
+      loadingMs: int('loading-ms', get('loading-ms'), 0, 3_600_000),
     },
   };
 }

@@ -102,6 +102,10 @@ export async function startMockBackend(opts: MockOptions = {}): Promise<MockBack
     else answerWhole(x, route, turn, pieces, plan);
   }
 
+  const loadedAt = Date.now() + (opts.loadingMs ?? 0);
+  // llama-server's answer while it loads its model, to /health and to generation requests alike.
+  const LOADING = { error: { code: 503, message: 'Loading model', type: 'unavailable_error' } };
+
   function handle(req: IncomingMessage, res: ServerResponse): void {
     res.setHeader('x-mock-backend', name);
     const url = req.url ?? '/';
@@ -109,6 +113,10 @@ export async function startMockBackend(opts: MockOptions = {}): Promise<MockBack
     const path = q < 0 ? url : url.slice(0, q);
     if (path.startsWith('/_mock/')) return admin(req, res, path);
     counters.hit(path);
+    if (Date.now() < loadedAt && (path === '/health' || ROUTES.has(path))) {
+      req.resume();
+      return sendJson(res, 503, LOADING);
+    }
 
     const route = req.method === 'POST' ? ROUTES.get(path) : undefined;
     if (route !== undefined) {
@@ -123,6 +131,7 @@ export async function startMockBackend(opts: MockOptions = {}): Promise<MockBack
       return;
     }
     req.resume();
+    if (req.method === 'GET' && path === '/health') return sendJson(res, 200, { status: 'ok' });
     if (req.method === 'GET' && path === '/v1/models' && !opts.ollamaOnly) return sendStatic(res, modelList);
     if (req.method === 'GET' && path === '/api/tags' && (opts.ollama || opts.ollamaOnly)) return sendStatic(res, tagList);
     sendError(res, 'openai', 404, `unknown route ${req.method} ${path}`);

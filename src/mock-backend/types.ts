@@ -20,6 +20,9 @@ export interface MockOptions {
   ollama?: boolean;
   /** List models only at /api/tags (GET /v1/models answers 404), as an older Ollama does. */
   ollamaOnly?: boolean;
+  /** Act like a llama-server still loading its model for this long after start: GET /health and
+   * every generation request answer 503 "Loading model" (default 0). */
+  loadingMs?: number;
   /** Silence the rare server-level warnings (the mock never logs per request). */
   quiet?: boolean;
 }

@@ -6,7 +6,7 @@ export const PROTOCOL_VERSION = '2026-04-bridge-v1';
 export const WORKER_CONNECT_PATH = '/v1/worker/connect';
 
 /** Extensions we speak. A peer that sends no `extensions` field speaks only the base protocol. */
-export const EXTENSIONS = ['request-error', 'cancel-ack', 'drain-notice', 'flow-control', 'binary-frames'] as const;
+export const EXTENSIONS = ['request-error', 'cancel-ack', 'drain-notice', 'flow-control', 'binary-frames', 'backend-health'] as const;
 export type Extension = (typeof EXTENSIONS)[number];
 
 const requestId = z.string().min(1).max(256);
@@ -98,6 +98,8 @@ export const WorkerMessage = z.discriminatedUnion('type', [
   }),
   /** drain-notice: the worker is draining on its own (SIGTERM); route nothing new to it. */
   z.object({ type: z.literal('draining'), reason: z.string().optional() }),
+  /** backend-health: the worker's backend went down (route nothing to it) or came back. */
+  z.object({ type: z.literal('backend_status'), state: z.enum(['up', 'down']), reason: z.string().max(1000).optional() }),
 ]);
 export type WorkerMessage = z.infer<typeof WorkerMessage>;
 
@@ -115,4 +117,6 @@ export const CloseCode = {
 export const RequestErrorCode = {
   busy: 'worker_busy',
   draining: 'worker_draining',
+  /** The backend could not be reached, or is loading, before any byte of the answer: retry elsewhere. */
+  backendUnavailable: 'backend_unavailable',
 } as const;

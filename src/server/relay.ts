@@ -119,12 +119,15 @@ export class Relay implements SessionHandlers {
         const owner = this.scheduler.ownership(session.id, msg.request_id);
         if (owner === 'foreign') return this.foreign(session, msg.request_id, msg.type);
         const ex = owner === 'active' ? this.exchanges.get(msg.request_id) : undefined;
+        // A relay-side failure before any byte (a 502-504 instead of an answer) counts against the
+        // worker's circuit breaker; the backend's own 4xx and anything after a byte do not.
+        const outcome = ex === undefined || msg.status_code === 499 ? 'neutral' : !ex.started && msg.status_code >= 502 && msg.status_code <= 504 ? 'backend_failure' : 'ok';
         if (ex) {
           this.exchanges.delete(ex.id);
           ex.complete(msg);
           this.logDone(ex);
         }
-        this.run(this.scheduler.complete(msg.request_id, session.id, t));
+        this.run(this.scheduler.complete(msg.request_id, session.id, t, outcome));
         return;
       }
       case 'error': {
@@ -134,6 +137,11 @@ export class Relay implements SessionHandlers {
         }
         const ex = this.owned(session, msg.request_id, msg.type);
         if (!ex) return;
+        if (msg.code === RequestErrorCode.backendUnavailable) {
+          this.log.info({ request_id: ex.id, worker: session.name, message: msg.message.slice(0, 500) }, 'worker backend unavailable: trying another worker');
+          this.run(this.scheduler.backendUnavailable(ex.id, session.id, msg.message.slice(0, 500), t));
+          return;
+        }
         const retryable = msg.code === RequestErrorCode.busy || msg.code === RequestErrorCode.draining;
         if (msg.code === RequestErrorCode.draining) this.scheduler.drainWorker(session.id, t);
         this.log.info({ request_id: ex.id, worker: session.name, code: msg.code, message: msg.message }, 'worker could not serve request');
@@ -154,6 +162,14 @@ export class Relay implements SessionHandlers {
         this.log.info({ worker: session.name, reason: msg.reason }, 'worker draining');
         this.run(this.scheduler.drainWorker(session.id, t));
         return;
+      case 'backend_status': {
+        const up = msg.state === 'up';
+        const fields = { worker: session.name, worker_id: session.id, ...(msg.reason ? { reason: msg.reason } : {}) };
+        if (up) this.log.info(fields, 'worker backend up');
+        else this.workerWarnings.warn(`backend ${session.id}`, fields, 'worker backend down');
+        this.run(this.scheduler.backendState(session.id, up, msg.reason ?? 'the backend is down', t));
+        return;
+      }
       case 'register':
         return; // the session rejects a second register before it gets here
       default: {

@@ -1,4 +1,6 @@
 // Everything the worker can be told, with the defaults the CLI documents.
+import { DEFAULT_HEALTH_OPTIONS, type HealthOptions } from './backend-health.js';
+
 export interface WorkerConfig {
   proxyUrl: string;
   workerSecret: string;
@@ -18,6 +20,8 @@ export interface WorkerConfig {
   maxFrameBytes: number;
   reconnectMinMs: number;
   reconnectMaxMs: number;
+  /** How the backend's health is probed. */
+  health: HealthOptions;
   /** Delay before retrying after the server refused our secret. */
   authRetryMs: number;
   logLevel: string;
@@ -35,6 +39,7 @@ export const DEFAULT_WORKER_CONFIG: Omit<WorkerConfig, 'proxyUrl' | 'workerSecre
   maxFrameBytes: 64 * 1024 * 1024,
   reconnectMinMs: 500,
   reconnectMaxMs: 30_000,
+  health: DEFAULT_HEALTH_OPTIONS,
   authRetryMs: 60_000,
   logLevel: 'info',
 };

@@ -2,8 +2,9 @@
 // events, reports usage, and stops the backend call the moment it is cancelled.
 // With flow-control, it stops reading the backend once `window` bytes are unacknowledged.
 import type { Dispatcher } from 'undici';
-import { forwardableHeaders, type MessageOf, type ServerMessage, type TokenCounts, type WorkerMessage } from '../protocol/index.js';
+import { RequestErrorCode, forwardableHeaders, type MessageOf, type ServerMessage, type TokenCounts, type WorkerMessage } from '../protocol/index.js';
 import type { BackendClient } from './backend-client.js';
+import { describeFailure } from './backend-health.js';
 import { SseSplitter } from './sse-splitter.js';
 import { UsageCollector } from './usage.js';
 
@@ -21,6 +22,12 @@ export interface RunnerOptions {
   flowWindow?: number;
   /** Reply to a cancel with response_complete 499 (cancel-ack). */
   cancelAck: boolean;
+  /** The server re-routes a request whose backend was unavailable (backend-health + request-error):
+   * report such a failure as `error` backend_unavailable instead of answering 502. */
+  retryElsewhere: boolean;
+  /** Health bookkeeping: a call failed before any answer (unreachable, reset, loading) / got one. */
+  backendDown(reason: string): void;
+  backendAnswered(): void;
 }
 
 export type RunnerOutcome = 'completed' | 'cancelled' | 'failed';
@@ -104,6 +111,7 @@ export class RequestRunner implements Dispatcher.DispatchHandler {
 
   onResponseStart(_c: DispatchController, statusCode: number, h: Record<string, string | string[] | undefined>): void {
     this.status = statusCode;
+    if (statusCode !== 503) this.opts.backendAnswered();
     if (this.req.is_streaming && statusCode < 300) this.stream = { decoder: new TextDecoder('utf-8'), splitter: new SseSplitter(), usage: new UsageCollector() };
     else this.outHeaders = forwardableHeaders(h, DROP_FROM_BACKEND);
   }
@@ -131,6 +139,12 @@ export class RequestRunner implements Dispatcher.DispatchHandler {
     } else {
       // Kept as bytes: with binary-frames they go out as they came (an embeddings answer can be MBs).
       const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.size);
+      // llama-server answers 503 "Loading model" until its model is in memory: not an answer.
+      if (this.status === 503 && isLoading(bytes)) {
+        this.unavailable('the backend is loading its model (503)', true, () => this.complete(503, bytes, this.outHeaders, undefined));
+        return this.finish('failed');
+      }
+      if (this.status === 503) this.opts.backendAnswered();
       this.complete(this.status, bytes, this.outHeaders, UsageCollector.fromBytes(bytes));
     }
     this.finish('completed');
@@ -144,8 +158,21 @@ export class RequestRunner implements Dispatcher.DispatchHandler {
       this.retried = true;
       return this.attempt();
     }
-    this.fail(err);
+    // No answer at all: refused or not found means the backend is down; a reset (twice) may be
+    // one bad moment. Either way not an answer: try another worker.
+    const code = errorCode(err);
+    if (this.status === 0 && code !== undefined && (DOWN.has(code) || STALE.has(code))) {
+      this.unavailable(describeFailure(err, this.opts.backend.origin), DOWN.has(code), () => this.fail(err));
+    } else this.fail(err);
     this.finish('failed');
+  }
+
+  /** The backend could not take the request: note it, then let the server re-route it (or answer
+   * `fallback`, today's error answer, to a server that can't). */
+  private unavailable(reason: string, down: boolean, fallback: () => void): void {
+    if (down) this.opts.backendDown(reason);
+    if (!this.opts.retryElsewhere) return fallback();
+    this.opts.send({ type: 'error', request_id: this.id, code: RequestErrorCode.backendUnavailable, message: capitalise(reason) + '.' });
   }
 
   private sendEvents(events: string, c: DispatchController): void {
@@ -188,7 +215,24 @@ export class RequestRunner implements Dispatcher.DispatchHandler {
   }
 }
 
+/** The backend is not there: nothing listens, the name or route is gone, the connect timed out. */
+const DOWN = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+/** The connection broke before any answer. */
+const STALE = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+function errorCode(err: unknown): string | undefined {
+  return (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
+}
+
+function isLoading(body: Buffer): boolean {
+  return body.length < 4096 && /loading/i.test(body.toString('utf8'));
+}
+
+function capitalise(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
 function isStaleConnection(err: unknown): boolean {
-  const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
-  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
+  const code = errorCode(err);
+  return code !== undefined && STALE.has(code);
 }

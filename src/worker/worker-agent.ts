@@ -23,6 +23,7 @@ import {
 import type { Logger } from '../log.js';
 import { LogLimiter } from '../log-limiter.js';
 import { BackendClient } from './backend-client.js';
+import { BackendHealth, describeFailure } from './backend-health.js';
 import type { WorkerConfig } from './config.js';
 import { discoverModels } from './model-discovery.js';
 import { RequestRunner, type RunnerOptions } from './request-runner.js';
@@ -54,6 +55,7 @@ export class WorkerAgent {
   private readonly endpoints: ReadonlySet<string>;
   /** A misbehaving server can trigger a warning per frame: those go through this. */
   private readonly serverWarnings: LogLimiter;
+  private readonly health: BackendHealth;
 
   constructor(
     private readonly cfg: WorkerConfig,
@@ -62,6 +64,7 @@ export class WorkerAgent {
     this.backend = new BackendClient(cfg.backendUrl, Math.max(2, cfg.maxConcurrency * 2));
     this.endpoints = new Set([...INFERENCE_ROUTES, ...cfg.extraEndpoints]);
     this.serverWarnings = new LogLimiter(log);
+    this.health = new BackendHealth(this.backend, cfg.health, (up, reason) => this.onBackendChange(up, reason));
     this.stoppedPromise = new Promise((r) => (this.resolveStopped = r));
   }
 
@@ -75,7 +78,10 @@ export class WorkerAgent {
   }
 
   async start(): Promise<void> {
-    this.models = this.cfg.models === 'auto' ? await this.discover() : this.cfg.models;
+    // A backend that isn't up yet (a large model still loading) is probed with a short backoff, and
+    // its models are registered the moment it answers, not at the next refresh.
+    await this.health.probe();
+    this.models = this.cfg.models === 'auto' && this.health.isUp ? await this.discover() : this.cfg.models === 'auto' ? [] : this.cfg.models;
     if (this.cfg.models === 'auto') this.scheduleRefresh();
     this.connect();
   }
@@ -102,6 +108,7 @@ export class WorkerAgent {
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.watchdog);
     clearTimeout(this.refreshTimer);
+    this.health.stop();
     void this.backend.close().catch(() => {});
     const ws = this.ws;
     if (!ws || ws.readyState === WebSocket.CLOSED) return this.resolveStopped();
@@ -235,10 +242,14 @@ export class WorkerAgent {
           maxBodyBytes: this.cfg.maxFrameBytes - 64 * 1024,
           flowWindow: this.flowWindow,
           cancelAck: this.extensions.has('cancel-ack'),
+          retryElsewhere: this.extensions.has('backend-health') && this.extensions.has('request-error'),
+          backendDown: (reason) => this.health.markDown(reason),
+          backendAnswered: () => this.health.markUp(),
         };
         if (msg.warnings?.length) this.log.warn({ warnings: msg.warnings }, 'registration warnings');
         this.log.info({ worker_id: msg.worker_id, models: msg.models.slice(0, 10), model_count: msg.models.length, extensions: [...this.extensions] }, 'registered');
         if (this.draining === 'self' && this.extensions.has('drain-notice')) this.send({ type: 'draining', reason: 'worker shutting down' });
+        if (!this.health.isUp && this.extensions.has('backend-health')) this.send({ type: 'backend_status', state: 'down', reason: this.health.reason });
         return;
       case 'request':
         return this.onRequest(msg);
@@ -308,6 +319,21 @@ export class WorkerAgent {
     this.send({ type: 'response_complete', request_id: req.request_id, status_code: 404, headers: { 'content-type': 'application/json' }, body });
   }
 
+  /** The backend went down or came back: tell the server (backend-health); on recovery re-read the
+   * models first, so the server routes the right ones the moment it puts us back in rotation. */
+  private onBackendChange(up: boolean, reason: string): void {
+    if (!up) {
+      this.log.warn({ backend: this.cfg.backendUrl, reason }, 'backend down');
+      if (this.extensions.has('backend-health')) this.send({ type: 'backend_status', state: 'down', reason });
+      return;
+    }
+    this.log.info({ backend: this.cfg.backendUrl }, 'backend up');
+    void (async () => {
+      if (this.cfg.models === 'auto') await this.refreshModels(false);
+      if (this.health.isUp && this.extensions.has('backend-health')) this.send({ type: 'backend_status', state: 'up' });
+    })();
+  }
+
   private onServerDrain(msg: MessageOf<ServerMessage, 'graceful_shutdown'>): void {
     if (this.draining) return;
     const ms = (msg.drain_timeout_secs ?? this.cfg.drainTimeoutMs / 1000) * 1000;
@@ -339,6 +365,7 @@ export class WorkerAgent {
       return models;
     } catch (err) {
       this.log.warn({ err: (err as Error).message, backend: this.cfg.backendUrl }, 'could not read the backend model list; will retry');
+      if ((err as { code?: string }).code === 'ECONNREFUSED') this.health.markDown(describeFailure(err, this.backend.origin));
       return this.models;
     }
   }

@@ -653,7 +653,7 @@ test('14. /health reports status, version, workers, queue depth and uptime', T, 
 
 // ---------- 15. backend down ----------
 
-test('15. a backend that is down gives 502 naming it unreachable; the worker stays and serves once it is up', T, async () => {
+test('15. a backend that is down gives 502 naming it unreachable; the worker stays and serves once it is back', T, async () => {
   const res = await post(`${server.url}/v1/chat/completions`, { model: 'm-down', messages: userMsg });
   assert.equal(res.status, 502);
   const e = (await res.json()) as { error: { message: string; code: string } };
@@ -674,6 +674,8 @@ test('15. a backend that is down gives 502 naming it unreachable; the worker sta
 
   // bring a backend up on that port: the same worker serves from it
   const gamma = await startMock(['--listen', `127.0.0.1:${downPort}`, '--name', 'gamma', '--models', 'm-down', '--tokens', '2']);
+  // Its health probes (every 0.5 s doubling to 5 s while down) notice, and the server is told.
+  await server.waitMsg('worker backend up', { worker: 'wdown' });
   const r = await openai.chat.completions.create({ model: 'm-down', messages: userMsg });
   assert.equal(r.choices[0]?.message.content, '[gamma] tok1 tok2');
   assert.equal((await gamma.stats()).requests, 1);

@@ -18,6 +18,8 @@ const QUIET: SchedulerConfig = {
   heartbeatTimeoutMs: 3000 * HOUR,
   maxRequeues: 3,
   cancelGraceMs: 500,
+  breakerFailures: 0,
+  breakerCooldownMs: 1000,
 };
 
 /** A scheduler whose every method call is followed by `checkInvariants()`. */
@@ -1174,4 +1176,101 @@ describe('property: random event sequences', () => {
       randomRun(seed, 2000);
     });
   }
+});
+
+// ---------- backend health and the circuit breaker ----------
+
+describe('backend health', () => {
+  it('a backend unavailable before any byte: the worker leaves rotation and the request goes to a healthy worker', () => {
+    const s = make();
+    s.registerWorker(worker('sick', ['m'], 2), 0);
+    s.registerWorker(worker('well', ['m'], 2), 0);
+    assert.deepEqual(s.submit('r1', 'm', 1), [dispatch('r1', 'sick')]);
+    assert.deepEqual((s.backendState('sick', false, 'unreachable (ECONNREFUSED)', 2), s.backendUnavailable('r1', 'sick', 'unreachable (ECONNREFUSED)', 2)), [dispatch('r1', 'well')]);
+    // While down it gets nothing, even with free slots and the healthy one full.
+    assert.deepEqual(s.submit('r2', 'm', 3), [dispatch('r2', 'well')]);
+    assert.deepEqual(s.submit('r3', 'm', 3), [], 'queued for the healthy worker, not sent to the sick one');
+    assert.equal(s.workerList().find((w) => w.id === 'sick')!.backendDown, true);
+    // Back up: it takes the waiting request at once.
+    assert.deepEqual(s.backendState('sick', true, '', 4), [dispatch('r3', 'sick')]);
+  });
+
+  it('with no healthy worker for the model, the client gets the backend error with its reason', () => {
+    const s = make();
+    s.registerWorker(worker('sick', ['m'], 2), 0);
+    s.registerWorker(worker('other-model', ['n'], 2), 0);
+    s.submit('r1', 'm', 1);
+    const msg = expectFail((s.backendState('sick', false, 'down', 2), s.backendUnavailable('r1', 'sick', 'The backend at http://x is unreachable (ECONNREFUSED).', 2)), 'r1', 'backend_unreachable');
+    assert.match(msg, /unreachable \(ECONNREFUSED\)\. No other worker serving 'm' has a working backend\./);
+  });
+
+  it('a worker that reports its backend down gets nothing; with no healthy worker left, requests fail at once with the reason', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    assert.deepEqual(s.backendState('A', false, 'the backend is not ready (503: Loading model)', 1), []);
+    assert.match(expectFail(s.submit('r1', 'm', 2), 'r1', 'backend_unreachable'), /A: the backend is not ready \(503: Loading model\)\./);
+    assert.equal(s.queueDepth, 0, 'nothing waits out the queue timeout for a worker that cannot serve it');
+    assert.deepEqual(s.backendState('A', false, 'still loading', 3), [], 'no change, no commands');
+    assert.deepEqual(s.backendState('A', true, '', 4), []);
+    assert.deepEqual(s.submit('r2', 'm', 5), [dispatch('r2', 'A')]);
+  });
+});
+
+describe('circuit breaker', () => {
+  it('opens after N backend failures in a row, probes with one request after the cool-down, closes on success', () => {
+    const s = make({ breakerFailures: 3, breakerCooldownMs: 1000 });
+    // A healthy worker that is busy, so that requests wait while the flaky one is skipped.
+    s.registerWorker(worker('busy', ['m'], 1), 0);
+    s.submit('long', 'm', 0);
+    s.registerWorker(worker('flaky', ['m'], 4), 0);
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual(s.submit(`f${i}`, 'm', 1), [dispatch(`f${i}`, 'flaky')]);
+      s.complete(`f${i}`, 'flaky', 1, 'backend_failure');
+    }
+    const flaky = (): { breaker: string } => s.workerList().find((w) => w.id === 'flaky')!;
+    assert.equal(flaky().breaker, 'open');
+    assert.deepEqual(s.submit('q1', 'm', 2), [], 'open: skipped');
+    assert.deepEqual(s.submit('q2', 'm', 2), []);
+    assert.deepEqual(s.tick(500), [], 'still cooling down');
+    // Half open: exactly one probe, though it has four slots.
+    assert.deepEqual(s.tick(1001), [dispatch('q1', 'flaky')]);
+    assert.equal(flaky().breaker, 'half_open');
+    assert.deepEqual(s.complete('q1', 'flaky', 1002, 'ok'), [dispatch('q2', 'flaky')], 'closed again: the queue drains');
+    assert.equal(flaky().breaker, 'closed');
+  });
+
+  it('a failed probe reopens it for twice as long; successes in between reset the count', () => {
+    const s = make({ breakerFailures: 2, breakerCooldownMs: 1000 });
+    s.registerWorker(worker('busy', ['m'], 1), 0);
+    s.submit('long', 'm', 0);
+    s.registerWorker(worker('w', ['m'], 1), 0);
+    s.submit('a', 'm', 0);
+    s.complete('a', 'w', 0, 'backend_failure');
+    s.submit('b', 'm', 0);
+    s.complete('b', 'w', 0, 'ok');
+    s.submit('c', 'm', 0);
+    s.complete('c', 'w', 0, 'backend_failure');
+    assert.equal(s.workerList().find((x) => x.id === 'w')!.breaker, 'closed', 'a success in between resets the count');
+    s.submit('d', 'm', 0);
+    s.complete('d', 'w', 10, 'backend_failure');
+    assert.equal(s.workerList().find((x) => x.id === 'w')!.breaker, 'open');
+    s.submit('p1', 'm', 20);
+    assert.deepEqual(s.tick(1010), [dispatch('p1', 'w')]);
+    s.complete('p1', 'w', 1020, 'backend_failure');
+    assert.equal(s.workerList().find((x) => x.id === 'w')!.breaker, 'open');
+    s.submit('p2', 'm', 1030);
+    assert.deepEqual(s.tick(2019), [], 'the second cool-down is twice as long');
+    assert.deepEqual(s.tick(3021), [dispatch('p2', 'w')]);
+  });
+
+  it('failing fast never shows capacity: only successful completions count as proven', () => {
+    const s = make();
+    s.registerWorker(worker('fast-fail', ['m'], 8), 0);
+    for (let i = 0; i < 8; i++) s.submit(`x${i}`, 'm', 0);
+    for (let i = 0; i < 8; i++) s.complete(`x${i}`, 'fast-fail', 0, 'backend_failure');
+    assert.equal(s.workerList()[0]!.proven, 0);
+    for (let i = 0; i < 3; i++) s.submit(`y${i}`, 'm', 0);
+    for (let i = 0; i < 3; i++) s.complete(`y${i}`, 'fast-fail', 0, 'ok');
+    assert.equal(s.workerList()[0]!.proven, 3);
+  });
 });
