@@ -142,6 +142,8 @@ export interface LlamaServer {
   metric(name: string): Promise<number>;
   /** SIGTERM, SIGKILL after 3 s; resolves once the process has exited. */
   close(): Promise<void>;
+  /** SIGKILL now (a crash); resolves once the process has exited. */
+  kill(): Promise<void>;
 }
 
 // servers still running when the test process exits are killed with it
@@ -164,12 +166,15 @@ export interface LlamaOptions {
   ctx?: number;
   /** CPU threads, -t (default 1). */
   threads?: number;
+  /** Listen on this port (default: a free one). */
+  port?: number;
 }
 
 /** Starts llama-server on a free port and waits until GET /health answers 200. */
 export async function startLlama(opts: LlamaOptions): Promise<LlamaServer> {
   const ready = await ensureLlama();
   if ('skip' in ready) throw new Error(ready.skip);
+  if (opts.port !== undefined) return startOnce(ready, opts, opts.port);
   let lastErr: Error | undefined;
   // the free port can be taken between probing and binding; try another one then
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -227,6 +232,10 @@ async function startOnce(ready: LlamaReady, opts: LlamaOptions, port: number): P
     url,
     port,
     close,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited(child);
+    },
     async metric(name: string): Promise<number> {
       const text = await (await fetch(`${url}/metrics`)).text();
       for (const line of text.split('\n')) {
