@@ -9,6 +9,8 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { name: 'worker-secret-file', env: 'WORKER_SECRET_FILE', kind: 'string', help: 'Read the worker secret from this file (one line) instead.' },
   { name: 'max-queue-len', env: 'MAX_QUEUE_LEN', kind: 'number', default: 100, help: 'Requests that may wait for a free worker (0 = unlimited); beyond it 429.' },
   { name: 'queue-timeout', env: 'QUEUE_TIMEOUT_SECS', kind: 'number', default: 30, help: 'Seconds a request may wait in the queue before 503 (0 = forever).' },
+  { name: 'queue-keepalive', env: 'QUEUE_KEEPALIVE_SECS', kind: 'number', default: D.queueKeepaliveMs / 1000, help: "A streaming request queued this long gets its 200 and SSE headers, then an SSE comment (': queued, position N') this often until it runs (0 = off)." },
+  { name: 'priority-aging', env: 'PRIORITY_AGING_SECS', kind: 'number', default: DEFAULT_SCHEDULER_CONFIG.priorityAgingMs / 1000, help: 'A queued request that waited this long competes one priority level higher (0 = never).' },
   { name: 'request-timeout', env: 'REQUEST_TIMEOUT_SECS', kind: 'number', default: 300, help: 'Seconds to wait for a response to start, and longest silence mid-stream, before 504 (0 = none).' },
   { name: 'max-body-bytes', env: 'MAX_BODY_BYTES', kind: 'number', default: 32 * 1024 * 1024, help: 'Largest request body accepted; beyond it 413.' },
   { name: 'max-buffered-bytes', env: 'MAX_BUFFERED_BYTES', kind: 'number', default: D.maxBufferedBytes, help: 'Request body bytes held at once, all requests together (being read, queued or running); beyond it 503 + Retry-After (0 = no cap).' },

@@ -1,3 +1,4 @@
 // The scheduling core: pure logic, imports only protocol types.
 export * from './errors.js';
 export * from './scheduler.js';
+export { PRIORITIES, type Priority } from './fair-queue.js';

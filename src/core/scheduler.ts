@@ -19,8 +19,8 @@
 // queues of the models its own worker serves.
 import type { CancelReason } from '../protocol/index.js';
 import { type Deadline, DeadlineHeap } from './deadline-heap.js';
-import { Deque } from './deque.js';
 import type { ErrorCode } from './errors.js';
+import { FairQueue, levelOf, type Level, type Priority, type Slot } from './fair-queue.js';
 
 export interface SchedulerConfig {
   /** 0 = unlimited */
@@ -38,6 +38,8 @@ export interface SchedulerConfig {
   breakerFailures: number;
   /** How long an open breaker skips the worker before one probe request; doubles while probes fail. */
   breakerCooldownMs: number;
+  /** A request that waited this long competes one priority band higher (0 = never). */
+  priorityAgingMs: number;
 }
 
 export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
@@ -50,6 +52,7 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
   cancelGraceMs: 2_000,
   breakerFailures: 3,
   breakerCooldownMs: 5_000,
+  priorityAgingMs: 30_000,
 };
 
 /** How a finished request went, as far as the worker's health is concerned. */
@@ -71,6 +74,11 @@ interface Req {
   /** Arrival order, for FIFO across the queues of several models. */
   seq: number;
   requeued: boolean;
+  /** Whose turn it is in the fair queue: the client key, or the client address. */
+  tenant: string;
+  level: Level;
+  /** Its place in the model's queue while queued. */
+  slot: Slot<Req> | undefined;
   /** A byte has reached the client: the request can no longer be retried elsewhere. */
   started: boolean;
   requeues: number;
@@ -117,11 +125,12 @@ interface Worker extends WorkerSpec {
   timers: Partial<Record<'ping' | 'silence' | 'drain' | 'breaker', Deadline<DeadlineKind>>>;
 }
 
-interface ModelQueue {
-  requeued: Deque<Req>;
-  fresh: Deque<Req>;
-  /** Live queued requests in this queue. */
-  length: number;
+type ModelQueue = FairQueue<Req>;
+
+/** Who a request is from and how urgent it is, for the fair queue. */
+export interface SubmitOptions {
+  tenant?: string;
+  priority?: Priority;
 }
 
 export type Ownership = 'active' | 'late' | 'foreign';
@@ -145,7 +154,6 @@ const WILDCARD = '*';
 const MODELS_IN_ERRORS = 5;
 const MAX_BREAKER_COOLDOWN_MS = 60_000;
 const RECENT_IDS_PER_WORKER = 1024;
-const isQueued = (r: Req): boolean => r.state === 'queued';
 
 export class Scheduler {
   readonly config: SchedulerConfig;
@@ -219,6 +227,13 @@ export class Scheduler {
     return this.requests.get(id)?.state;
   }
 
+  /** A queued request's approximate place in its model's queue (1 = next), else undefined. */
+  queuePosition(id: string): number | undefined {
+    const r = this.requests.get(id);
+    if (!r || r.state !== 'queued' || !r.slot) return undefined;
+    return this.queues.get(r.model)?.position(r.slot);
+  }
+
   workerOf(requestId: string): string | undefined {
     return this.requests.get(requestId)?.workerId;
   }
@@ -230,7 +245,7 @@ export class Scheduler {
 
   // ---------- requests ----------
 
-  submit(id: string, model: string, now: number): Command[] {
+  submit(id: string, model: string, now: number, opts: SubmitOptions = {}): Command[] {
     if (!this.accepting) return [fail(id, 'shutting_down', 'The relay is shutting down; retry shortly.')];
     if (this.requests.has(id)) throw new Error(`duplicate request id ${id}`);
     if (!this.byModel.has(model) && this.wildcards.size === 0) {
@@ -242,6 +257,9 @@ export class Scheduler {
       state: 'queued',
       seq: ++this.seq,
       requeued: false,
+      tenant: opts.tenant ?? '',
+      level: levelOf(opts.priority ?? 'normal'),
+      slot: undefined,
       started: false,
       requeues: 0,
       queueDeadline: 0,
@@ -592,7 +610,12 @@ export class Scheduler {
       if (w.open !== this.eligible(w)) throw new Error(`worker ${w.id} open-slot index is stale`);
       for (const id of w.inFlight) if (this.requests.get(id)?.workerId !== w.id) throw new Error(`worker ${w.id} holds foreign ${id}`);
     }
-    for (const q of this.queues.values()) if (q.length <= 0) throw new Error('empty queue kept');
+    let inQueues = 0;
+    for (const q of this.queues.values()) {
+      if (q.length <= 0) throw new Error('empty queue kept');
+      inQueues += q.length;
+    }
+    if (inQueues !== this.queued) throw new Error(`queues hold ${inQueues} live slots, ${this.queued} requests queued`);
     // Only live requests hold deadlines (workers hold at most four each).
     if (this.deadlines.size > this.requests.size + 4 * this.workers.size) {
       throw new Error(`deadline heap holds ${this.deadlines.size} entries for ${this.requests.size} requests`);
@@ -625,15 +648,22 @@ export class Scheduler {
   /** Why no worker can serve `model`, when every one of its non-draining workers is sick; else
    * undefined. Stops at the first healthy worker, so it costs O(1) while any is healthy. */
   private unhealthyReason(model: string): string | undefined {
-    let reason: string | undefined;
-    for (const set of [this.byModel.get(model), this.wildcards]) {
-      for (const w of set ?? []) {
+    let sick: Worker | undefined;
+    const exact = this.byModel.get(model);
+    if (exact) {
+      for (const w of exact) {
         if (w.draining) continue;
         if (!isSick(w)) return undefined;
-        reason ??= w.backendDown ? `${w.name}: ${w.backendReason.replace(/\.+$/, '')}.` : `${w.name}: its last requests failed; it is skipped for a few seconds.`;
+        sick ??= w;
       }
     }
-    return reason;
+    for (const w of this.wildcards) {
+      if (w.draining) continue;
+      if (!isSick(w)) return undefined;
+      sick ??= w;
+    }
+    if (!sick) return undefined;
+    return sick.backendDown ? `${sick.name}: ${sick.backendReason.replace(/\.+$/, '')}.` : `${sick.name}: its last requests failed; it is skipped for a few seconds.`;
   }
 
   private breakerSuccess(w: Worker): void {
@@ -692,29 +722,33 @@ export class Scheduler {
     return { type: 'dispatch', requestId: r.id, workerId: w.id };
   }
 
-  /** Give a worker with free slots the oldest waiting requests it can serve. */
+  /** Give a worker with free slots the next waiting requests it can serve. */
   private fill(w: Worker, now: number): Command[] {
     const cmds: Command[] = [];
     while (this.queued > 0 && this.eligible(w)) {
-      const q = this.bestQueueFor(w);
+      const q = this.bestQueueFor(w, now);
       if (!q) break;
-      const r = (q.requeued.peek(isQueued) ? q.requeued : q.fresh).shift()!;
+      const r = q.shift(now)!.item;
       this.dequeued(r, q);
       cmds.push(this.assign(r, w, now));
     }
     return cmds;
   }
 
-  private bestQueueFor(w: Worker): ModelQueue | undefined {
+  /** Among the worker's models, the queue whose next request goes first: requeued ones, then the
+   * higher band, then the older request. */
+  private bestQueueFor(w: Worker, now: number): ModelQueue | undefined {
     let best: ModelQueue | undefined;
-    let bestHead: Req | undefined;
+    let bestHead: Slot<Req> | undefined;
+    let bestLevel = 0;
     const consider = (q: ModelQueue | undefined): void => {
       if (!q) return;
-      const head = q.requeued.peek(isQueued) ?? q.fresh.peek(isQueued);
+      const head = q.peek(now);
       if (!head) return;
-      if (!bestHead || (head.requeued && !bestHead.requeued) || (head.requeued === bestHead.requeued && head.seq < bestHead.seq)) {
+      if (!bestHead || q.peekLevel < bestLevel || (q.peekLevel === bestLevel && head.seq < bestHead.seq)) {
         best = q;
         bestHead = head;
+        bestLevel = q.peekLevel;
       }
     };
     if (this.wildcards.has(w)) for (const q of this.queues.values()) consider(q);
@@ -725,15 +759,13 @@ export class Scheduler {
   private enqueue(r: Req, now: number, front: boolean): void {
     let q = this.queues.get(r.model);
     if (!q) {
-      q = { requeued: new Deque(), fresh: new Deque(), length: 0 };
+      q = new FairQueue<Req>(this.config.priorityAgingMs);
       this.queues.set(r.model, q);
     }
     r.state = 'queued';
     r.workerId = undefined;
     r.requeued = front;
-    if (front) q.requeued.push(r);
-    else q.fresh.push(r);
-    q.length++;
+    r.slot = q.push(r, r.seq, r.tenant, r.level, now, front);
     this.queued++;
     if (this.config.queueTimeoutMs > 0) {
       r.queueDeadline = now + this.config.queueTimeoutMs;
@@ -742,17 +774,19 @@ export class Scheduler {
     }
   }
 
+  /** Bookkeeping once `r` left its queue (the queue already took it off). */
   private dequeued(r: Req, q: ModelQueue): void {
-    q.length--;
+    r.slot = undefined;
     this.queued--;
     if (q.length === 0) this.queues.delete(r.model);
   }
 
-  /** Leaves a lazily-deleted entry in the deque; `peek` discards it later. */
+  /** Leaves a lazily-deleted slot in the queue; it is skipped when reached. */
   private removeQueued(r: Req): void {
     const q = this.queues.get(r.model)!;
     this.forget(r);
-    r.state = 'cancelling'; // anything but 'queued', so the deque skips it
+    if (r.slot) q.remove(r.slot);
+    r.state = 'cancelling'; // anything but 'queued'
     this.dequeued(r, q);
   }
 

@@ -28,6 +28,8 @@ export interface ServerConfig {
   maxConnectionsPerIp: number;
   /** The most concurrent requests one worker's registration may claim. */
   maxWorkerConcurrency: number;
+  /** Queued streams get SSE keep-alive comments this often (0 = off). */
+  queueKeepaliveMs: number;
   /** A worker must send `register` within this long after connecting. */
   registerTimeoutMs: number;
   /** Failed worker authentications allowed per peer address per minute. */
@@ -48,6 +50,7 @@ export const DEFAULT_SERVER_CONFIG: Omit<ServerConfig, 'workerSecret'> = {
   maxBufferedBytes: 256 * 1024 * 1024,
   maxConnectionsPerIp: 256,
   maxWorkerConcurrency: 256,
+  queueKeepaliveMs: 0,
   registerTimeoutMs: 5_000,
   authFailuresPerMinute: 10,
 };

@@ -3,7 +3,7 @@
 // can't be retried, and a failure becomes an SSE error event instead of an error status.
 import type { ServerResponse } from 'node:http';
 import { allForwardable, forwardableHeaders, type MessageOf, type TokenCounts, type WorkerMessage } from '../protocol/index.js';
-import { RelayError } from '../core/index.js';
+import { RelayError, type Priority } from '../core/index.js';
 import type { FlowCredit } from './flow-credit.js';
 import { type ApiFlavor, errorEvent, sendError } from './render-error.js';
 
@@ -28,6 +28,9 @@ export interface ExchangeInit {
   headers: Record<string, string>;
   res: ServerResponse;
   now: number;
+  /** Whose turn it is in the fair queue (client key or address), and its priority. */
+  tenant?: string;
+  priority?: Priority;
 }
 
 export class Exchange {
@@ -47,6 +50,11 @@ export class Exchange {
   errorCode: string | undefined;
   /** Set when the worker speaks flow-control. */
   flow: FlowCredit | undefined;
+  readonly tenant: string;
+  readonly priority: Priority;
+  /** The backend's answer has begun reaching the client (keep-alive comments while queued don't
+   * count): from then on the request can't be retried elsewhere. */
+  answered = false;
 
   constructor(init: ExchangeInit) {
     this.id = init.id;
@@ -58,11 +66,21 @@ export class Exchange {
     this.headers = init.headers;
     this.res = init.res;
     this.receivedAt = init.now;
+    this.tenant = init.tenant ?? '';
+    this.priority = init.priority ?? 'normal';
   }
 
-  /** A byte has been written to the client. */
+  /** A byte of the backend's answer has been written to the client. */
   get started(): boolean {
-    return this.res.headersSent;
+    return this.answered;
+  }
+
+  /** Queued stream (--queue-keepalive): SSE headers now, then a comment every so often, which SDKs
+   * ignore, so no proxy or client gives up while the request waits. */
+  keepAlive(position: number | undefined): void {
+    if (this.ended) return;
+    if (!this.res.headersSent) this.res.writeHead(200, { ...SSE_HEADERS, 'x-request-id': this.id });
+    this.res.write(position === undefined ? ': queued\n\n' : `: queued, position ${position}\n\n`);
   }
 
   get ended(): boolean {
@@ -71,6 +89,7 @@ export class Exchange {
 
   /** Passes a piece of the answer through; returns false when the client's socket is backed up. */
   writeChunk(chunk: string): boolean {
+    this.answered = true;
     if (!this.res.headersSent) {
       this.status = 200;
       this.res.writeHead(200, this.streaming ? { ...SSE_HEADERS, 'x-request-id': this.id } : { 'content-type': JSON_TYPE, 'x-request-id': this.id });
@@ -83,6 +102,7 @@ export class Exchange {
 
   complete(msg: MessageOf<WorkerMessage, 'response_complete'>): void {
     this.tokenCounts = msg.token_counts;
+    this.answered = true;
     if (this.ended) return;
     if (this.res.headersSent) {
       // A stream that began: a late error status becomes an SSE error event.

@@ -13,7 +13,7 @@ import { clientAddress, type TrustedProxies } from './client-address.js';
 /** Client headers that never reach a worker: what a client could forge about where it is (backends
  * behind a worker trust these from 127.0.0.1), and the worker secret. The relay sets its own
  * X-Forwarded-For from the address it saw. */
-const CLIENT_DROP = new Set(['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-real-ip', 'forwarded', 'x-worker-secret']);
+const CLIENT_DROP = new Set(['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-real-ip', 'forwarded', 'x-worker-secret', 'x-relay-priority']);
 
 export interface HttpApiOptions {
   relay: Relay;
@@ -71,7 +71,8 @@ function handleInference(req: IncomingMessage, res: ServerResponse, path: string
       const body = parseBody(buf);
       if (res.destroyed) return; // the client left while we read
       const headers = forwardableHeaders(req.headers, CLIENT_DROP);
-      headers['x-forwarded-for'] = clientAddress(req, opts.proxies);
+      const client = clientAddress(req, opts.proxies);
+      headers['x-forwarded-for'] = client;
       relay.submit(
         new Exchange({
           id: relay.newRequestId(),
@@ -83,6 +84,9 @@ function handleInference(req: IncomingMessage, res: ServerResponse, path: string
           headers,
           res,
           now: performance.now(),
+          tenant: client,
+          // A client may lower its own priority, never raise it.
+          priority: req.headers['x-relay-priority'] === 'low' ? 'low' : 'normal',
         }),
       );
     } catch (err) {

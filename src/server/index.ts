@@ -30,7 +30,7 @@ export interface RunningServer {
 export async function startServer(cfg: Partial<ServerConfig> & { workerSecret: string }, log: Logger): Promise<RunningServer> {
   const config: ServerConfig = { ...DEFAULT_SERVER_CONFIG, ...cfg };
   const startedAt = Date.now();
-  const relay = new Relay({ scheduler: new Scheduler(config.scheduler), log, drainTimeoutMs: config.drainTimeoutMs });
+  const relay = new Relay({ scheduler: new Scheduler(config.scheduler), log, drainTimeoutMs: config.drainTimeoutMs, queueKeepaliveMs: config.queueKeepaliveMs });
   const connectionLog = new LogLimiter(log);
   const proxies = { trust: config.trustProxy, hops: config.trustedProxyHops };
   const http = createServer(

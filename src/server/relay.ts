@@ -14,6 +14,9 @@ export interface RelayOptions {
   scheduler: Scheduler;
   log: Logger;
   drainTimeoutMs: number;
+  /** A streaming request waiting this long in the queue gets SSE headers and a comment every so
+   * often (0 = off). */
+  queueKeepaliveMs: number;
 }
 
 const now = (): number => performance.now();
@@ -65,7 +68,22 @@ export class Relay implements SessionHandlers {
       this.logDone(ex);
       this.run(this.scheduler.cancel(ex.id, 'client_disconnect', now()));
     });
-    this.run(this.scheduler.submit(ex.id, ex.model, now()));
+    this.run(this.scheduler.submit(ex.id, ex.model, now(), { tenant: ex.tenant, priority: ex.priority }));
+    const position = this.scheduler.queuePosition(ex.id);
+    if (position === undefined) return;
+    // Queued: say where it stood, and keep a waiting stream alive if asked to.
+    ex.res.setHeader('x-relay-queue-position', String(position));
+    if (ex.streaming && this.opts.queueKeepaliveMs > 0) this.keepAliveWhileQueued(ex);
+  }
+
+  private keepAliveWhileQueued(ex: Exchange): void {
+    // Runs until the response closes: a request requeued after its worker died waits again.
+    const timer = setInterval(() => {
+      if (ex.ended) return clearInterval(timer);
+      if (this.scheduler.requestState(ex.id) === 'queued' && !ex.answered) ex.keepAlive(this.scheduler.queuePosition(ex.id));
+    }, this.opts.queueKeepaliveMs);
+    timer.unref();
+    ex.res.once('close', () => clearInterval(timer));
   }
 
   // ---------- worker side ----------
@@ -107,7 +125,7 @@ export class Relay implements SessionHandlers {
           session.close(CloseCode.policy, 'sent beyond flow-control credit');
           return;
         }
-        const first = !ex.started;
+        const first = !ex.answered;
         ex.writeChunk(msg.chunk);
         if (first) this.scheduler.markStarted(ex.id);
         this.scheduler.touch(ex.id, t);

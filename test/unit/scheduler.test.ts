@@ -20,6 +20,7 @@ const QUIET: SchedulerConfig = {
   cancelGraceMs: 500,
   breakerFailures: 0,
   breakerCooldownMs: 1000,
+  priorityAgingMs: 0,
 };
 
 /** A scheduler whose every method call is followed by `checkInvariants()`. */
@@ -948,6 +949,9 @@ function randomRun(seed: number, steps: number): void {
     heartbeatTimeoutMs: 3000,
     maxRequeues: 3,
     cancelGraceMs: 500,
+    breakerFailures: 2,
+    breakerCooldownMs: 700,
+    priorityAgingMs: 1500,
   });
   const s = checked(raw); // events go through the invariant check; the harness's own look-ups use `raw`
   const MODELS = ['a', 'b', 'c'];
@@ -1066,7 +1070,7 @@ function randomRun(seed: number, steps: number): void {
       submitted.push(id);
       pending.add(id);
       const model = rnd() < 0.03 ? 'unknown' : pick(MODELS)!;
-      apply(s.submit(id, model, now));
+      apply(s.submit(id, model, now, { tenant: pick(['t1', 't2', 't3', 't4'])!, priority: pick(['high', 'normal', 'normal', 'low'] as const)! }));
     } else if (x < 0.45) {
       const r = pick([...slot.keys()]); // running or cancelling
       if (r) {
@@ -1111,8 +1115,18 @@ function randomRun(seed: number, steps: number): void {
       if (r) {
         const w = slot.get(r)!;
         slot.delete(r);
-        apply(s.requestFailed(r, w, rnd() < 0.7, 'backend says no', now));
+        const y = rnd();
+        if (y < 0.5) apply(s.requestFailed(r, w, rnd() < 0.7, 'backend says no', now));
+        else if (y < 0.75) apply(s.backendUnavailable(r, w, 'the backend is unreachable (ECONNREFUSED)', now));
+        else {
+          // A relay-side failure answered as a status: counts against the worker's breaker.
+          if (!outcome.has(r)) end(r, 'completed');
+          apply(s.complete(r, w, now, 'backend_failure'));
+        }
       }
+    } else if (x < 0.935) {
+      const w = anyWorker();
+      if (w) apply(s.backendState(w, rnd() < 0.6, 'down for a while', now));
     } else if (x < 0.95) {
       const w = anyWorker();
       if (w) apply(s.workerLoad(w, Math.floor(rnd() * 3), now));
@@ -1272,5 +1286,60 @@ describe('circuit breaker', () => {
     for (let i = 0; i < 3; i++) s.submit(`y${i}`, 'm', 0);
     for (let i = 0; i < 3; i++) s.complete(`y${i}`, 'fast-fail', 0, 'ok');
     assert.equal(s.workerList()[0]!.proven, 3);
+  });
+});
+
+// ---------- fair queueing ----------
+
+describe('fair queueing', () => {
+  it('a tenant that queues 500 and another that then queues 3: the 3 run within a few slot-turns', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('first', 'm', 0, { tenant: 'script' });
+    for (let i = 0; i < 500; i++) s.submit(`flood${i}`, 'm', 1, { tenant: 'script' });
+    for (let i = 0; i < 3; i++) s.submit(`few${i}`, 'm', 2, { tenant: 'chat' });
+    const order: string[] = [];
+    let running = 'first';
+    for (let turn = 0; turn < 8; turn++) {
+      const [d] = only(s.complete(running, 'A', 3 + turn), 'dispatch');
+      running = d!.requestId;
+      order.push(running);
+    }
+    assert.deepEqual(order.slice(0, 6), ['flood0', 'few0', 'flood1', 'few1', 'flood2', 'few2']);
+  });
+
+  it('a requeued request still goes first; priorities beat tenant turns; X-Relay-Queue-Position estimate', () => {
+    const s = make({ priorityAgingMs: 0 });
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.registerWorker(worker('B', ['n'], 1), 0);
+    s.submit('busy', 'm', 0);
+    s.submit('low', 'm', 1, { tenant: 'x', priority: 'low' });
+    s.submit('norm', 'm', 1, { tenant: 'y' });
+    s.submit('high', 'm', 1, { tenant: 'z', priority: 'high' });
+    assert.equal(s.queuePosition('low'), 1);
+    assert.equal(s.queuePosition('high'), 3, 'the place when queued, not the order of service');
+    assert.equal(s.queuePosition('busy'), undefined, 'running requests have no place');
+    // busy's worker dies before answering: busy is requeued ahead of everything.
+    s.registerWorker(worker('C', ['n'], 1), 0);
+    assert.deepEqual(s.workerLost('A', 2), []);
+    assert.deepEqual(s.registerWorker(worker('A2', ['m'], 1), 3), [dispatch('busy', 'A2')]);
+    assert.deepEqual(s.complete('busy', 'A2', 4), [dispatch('high', 'A2')]);
+    assert.deepEqual(s.complete('high', 'A2', 5), [dispatch('norm', 'A2')]);
+    assert.deepEqual(s.complete('norm', 'A2', 6), [dispatch('low', 'A2')]);
+  });
+
+  it('aging: a low request that waited --priority-aging competes one level up', () => {
+    const s = make({ priorityAgingMs: 1000 });
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('busy', 'm', 0);
+    s.submit('low', 'm', 0, { priority: 'low' });
+    s.submit('norm', 'm', 600);
+    assert.deepEqual(s.complete('busy', 'A', 1500), [dispatch('low', 'A')], 'waited 1.5 s: now as normal, and older');
+    const t = make({ priorityAgingMs: 1000 });
+    t.registerWorker(worker('A', ['m'], 1), 0);
+    t.submit('busy', 'm', 0);
+    t.submit('low', 'm', 0, { priority: 'low' });
+    t.submit('norm', 'm', 600);
+    assert.deepEqual(t.complete('busy', 'A', 900), [dispatch('norm', 'A')], 'not aged yet: normal first');
   });
 });
