@@ -93,6 +93,11 @@ export function spawnCli(name: string, script: string, args: string[], env: Reco
   return new Proc(name, child);
 }
 
+/** Starts modelrelay-server with exactly these arguments, without waiting for it to listen. */
+export function spawnServer(args: string[], env: Record<string, string> = {}): Proc {
+  return spawnCli('server', 'server.js', args, env);
+}
+
 export interface ServerProc extends Proc {
   url: string;
 }
