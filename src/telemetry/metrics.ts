@@ -1,15 +1,13 @@
-// The Prometheus side (prom-client): every series the README lists, under modelrelay_. The hot path
-// touches only label children bound once per model (and route and status), never a label object;
-// gauges that mirror state (queue depth, workers, in flight) are read from the relay at scrape time.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Counter as CounterT, type Histogram as HistogramT } from 'prom-client';
+// The Prometheus side (prom-client's registry): every series the README lists, under modelrelay_.
+// The hot path touches only children bound once per model (and route and status): a field update,
+// no label object; gauges that mirror state (queue depth, workers, in flight) are read at scrape time.
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { type CounterChild, CounterFamily, type HistogramChild, HistogramFamily } from './families.js';
 
 export interface LiveViews {
   queueDepths(): Map<string, number>;
   workers(): { id: string; name: string; inFlight: number; maxConcurrent: number }[];
 }
-
-type CounterChild = ReturnType<CounterT<string>['labels']>;
-type HistogramChild = ReturnType<HistogramT<string>['labels']>;
 
 interface ModelChildren {
   queueWait: HistogramChild;
@@ -27,47 +25,30 @@ const MAX_MODEL_LABELS = 200;
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'model' | 'route' | 'status'>;
-  private readonly queueWait: Histogram<'model'>;
-  private readonly firstByte: Histogram<'model'>;
-  private readonly duration: Histogram<'model'>;
-  private readonly tokens: Counter<'model' | 'kind'>;
-  private readonly requeues: Counter<'model'>;
-  private readonly cancels: Counter<'reason'>;
-  private readonly disconnects: Counter<'cause'>;
-  private readonly authFailures: Counter<'kind'>;
+  private readonly requests: CounterFamily;
+  private readonly queueWait: HistogramFamily;
+  private readonly firstByte: HistogramFamily;
+  private readonly duration: HistogramFamily;
+  private readonly tokens: CounterFamily;
+  private readonly requeues: CounterFamily;
+  private readonly cancels: CounterFamily;
+  private readonly disconnects: CounterFamily;
+  private readonly authFailures: CounterFamily;
   private readonly models = new Map<string, ModelChildren>();
 
   constructor(views: LiveViews) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({ name: 'modelrelay_requests_total', help: 'Finished client requests by model, route and HTTP status.', labelNames: ['model', 'route', 'status'], registers });
-    this.queueWait = new Histogram({
-      name: 'modelrelay_queue_wait_seconds',
-      help: 'Time from arrival to dispatch to a worker.',
-      labelNames: ['model'],
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60],
-      registers,
-    });
-    this.firstByte = new Histogram({
-      name: 'modelrelay_time_to_first_byte_seconds',
-      help: 'Time from arrival to the first byte of the answer.',
-      labelNames: ['model'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers,
-    });
-    this.duration = new Histogram({
-      name: 'modelrelay_request_duration_seconds',
-      help: 'Time from arrival to the end of the answer.',
-      labelNames: ['model'],
-      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
-      registers,
-    });
-    this.tokens = new Counter({ name: 'modelrelay_tokens_total', help: 'Tokens reported by backends, by model and kind (prompt, completion).', labelNames: ['model', 'kind'], registers });
-    this.requeues = new Counter({ name: 'modelrelay_requeues_total', help: 'Requests sent to another worker after theirs was lost or refused them.', labelNames: ['model'], registers });
-    this.cancels = new Counter({ name: 'modelrelay_cancels_total', help: 'Cancels sent to workers, by reason.', labelNames: ['reason'], registers });
-    this.disconnects = new Counter({ name: 'modelrelay_worker_disconnects_total', help: 'Registered workers that left, by cause.', labelNames: ['cause'], registers });
-    this.authFailures = new Counter({ name: 'modelrelay_auth_failures_total', help: 'Refused credentials, by kind (client_key, worker, admin).', labelNames: ['kind'], registers });
+    const r = this.registry;
+    this.requests = new CounterFamily(r, 'modelrelay_requests_total', 'Finished client requests by model, route and HTTP status.', ['model', 'route', 'status']);
+    this.queueWait = new HistogramFamily(r, 'modelrelay_queue_wait_seconds', 'Time from arrival to dispatch to a worker.', ['model'], [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60]);
+    this.firstByte = new HistogramFamily(r, 'modelrelay_time_to_first_byte_seconds', 'Time from arrival to the first byte of the answer.', ['model'], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
+    this.duration = new HistogramFamily(r, 'modelrelay_request_duration_seconds', 'Time from arrival to the end of the answer.', ['model'], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]);
+    this.tokens = new CounterFamily(r, 'modelrelay_tokens_total', 'Tokens reported by backends, by model and kind (prompt, completion).', ['model', 'kind']);
+    this.requeues = new CounterFamily(r, 'modelrelay_requeues_total', 'Requests sent to another worker after theirs was lost or refused them.', ['model']);
+    this.cancels = new CounterFamily(r, 'modelrelay_cancels_total', 'Cancels sent to workers, by reason.', ['reason']);
+    this.disconnects = new CounterFamily(r, 'modelrelay_worker_disconnects_total', 'Registered workers that left, by cause.', ['cause']);
+    this.authFailures = new CounterFamily(r, 'modelrelay_auth_failures_total', 'Refused credentials, by kind (client_key, worker, admin).', ['kind']);
     new Gauge({
       name: 'modelrelay_queue_depth',
       help: 'Requests waiting for a free worker, by model.',
@@ -106,7 +87,7 @@ export class Metrics {
         for (const w of views.workers()) this.set({ worker_id: w.id, worker: w.name }, w.maxConcurrent);
       },
     });
-    for (const kind of ['client_key', 'worker', 'admin']) this.authFailures.labels(kind);
+    for (const kind of ['client_key', 'worker', 'admin']) this.authFailures.child(kind);
   }
 
   finished(model: string, route: string, status: number, queueS: number, firstByteS: number, totalS: number, prompt: number, completion: number): void {
@@ -114,7 +95,7 @@ export class Metrics {
     let byStatus = m.requests.get(route);
     if (!byStatus) m.requests.set(route, (byStatus = new Map()));
     let c = byStatus.get(status);
-    if (!c) byStatus.set(status, (c = this.requests.labels(this.label(model), route, String(status))));
+    if (!c) byStatus.set(status, (c = this.requests.child(this.label(model), route, String(status))));
     c.inc();
     if (!Number.isNaN(queueS)) m.queueWait.observe(queueS);
     if (!Number.isNaN(firstByteS)) m.firstByte.observe(firstByteS);
@@ -125,7 +106,7 @@ export class Metrics {
 
   /** A request refused before it had a model (bad body, missing key). */
   rejected(route: string, status: number): void {
-    this.requests.labels('', route, String(status)).inc();
+    this.requests.child('', route, String(status)).inc();
   }
 
   requeued(model: string): void {
@@ -133,15 +114,15 @@ export class Metrics {
   }
 
   cancel(reason: string): void {
-    this.cancels.labels(reason).inc();
+    this.cancels.child(reason).inc();
   }
 
   workerDisconnect(cause: string): void {
-    this.disconnects.labels(cause).inc();
+    this.disconnects.child(cause).inc();
   }
 
   authFailure(kind: 'client_key' | 'worker' | 'admin'): void {
-    this.authFailures.labels(kind).inc();
+    this.authFailures.child(kind).inc();
   }
 
   private label(model: string): string {
@@ -157,12 +138,12 @@ export class Metrics {
       if (m) return m;
     }
     m = {
-      queueWait: this.queueWait.labels(label),
-      firstByte: this.firstByte.labels(label),
-      duration: this.duration.labels(label),
-      promptTokens: this.tokens.labels(label, 'prompt'),
-      completionTokens: this.tokens.labels(label, 'completion'),
-      requeues: this.requeues.labels(label),
+      queueWait: this.queueWait.child(label),
+      firstByte: this.firstByte.child(label),
+      duration: this.duration.child(label),
+      promptTokens: this.tokens.child(label, 'prompt'),
+      completionTokens: this.tokens.child(label, 'completion'),
+      requeues: this.requeues.child(label),
       requests: new Map(),
     };
     this.models.set(label, m);

@@ -1,5 +1,5 @@
 // The auth room on its own: secrets, the in-memory credential sets, the admin token, the failure
-// limiter; and telemetry's outcome rules and windows.
+// limiter.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,9 +7,6 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { AdminToken, Auth, FailureLimiter, bearer } from '../../src/auth/index.js';
 import { SqliteStore } from '../../src/store/index.js';
-import { outcomeOf } from '../../src/telemetry/index.js';
-import { percentiles, LatencyWindow } from '../../src/telemetry/latency-window.js';
-import { BUCKET_MS, TimeSeries } from '../../src/telemetry/time-series.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mr-auth-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -65,41 +62,5 @@ describe('Auth', () => {
     assert.equal(l.retryAfter('a', 1000), 59);
     assert.equal(l.retryAfter('b', 1000), 0);
     assert.equal(l.retryAfter('a', 60_000), 0, 'the window passed');
-  });
-});
-
-describe('telemetry rules', () => {
-  test('outcomes', () => {
-    assert.equal(outcomeOf(200, undefined), 'ok');
-    assert.equal(outcomeOf(404, 'model_not_found'), 'client_error');
-    assert.equal(outcomeOf(502, 'worker_lost'), 'backend_error');
-    assert.equal(outcomeOf(500, undefined), 'backend_error');
-    assert.equal(outcomeOf(200, 'client_disconnect'), 'cancelled');
-    assert.equal(outcomeOf(503, 'queue_timeout'), 'timed_out');
-    assert.equal(outcomeOf(200, 'backend_error'), 'backend_error', 'a stream that failed after its 200');
-  });
-
-  test('percentiles skip phases that never happened; the window forgets old samples', () => {
-    assert.deepEqual(percentiles([NaN, 3, 1, 2]), { p50: 2, p90: 3, p99: 3 });
-    assert.deepEqual(percentiles([]), { p50: null, p90: null, p99: null });
-    const w = new LatencyWindow();
-    w.record(0, 1, 2, 3);
-    w.record(10_000, 5, NaN, 7);
-    const s = w.summary(10_000, 5_000);
-    assert.equal(s.samples, 1);
-    assert.equal(s.first_byte.p50, null);
-    assert.equal(s.total.p50, 7);
-  });
-
-  test('the time series fills buckets and reports empty ones as zero', () => {
-    const ts = new TimeSeries();
-    const t0 = 1_000 * BUCKET_MS;
-    ts.record(t0, false, 10, 100);
-    ts.record(t0 + 1, true, 0, 300);
-    const pts = ts.points(t0 + 2 * BUCKET_MS, 1);
-    assert.equal(pts.length, 12);
-    const b = pts.find((p) => p.t === t0)!;
-    assert.deepEqual([b.requests, b.errors, b.tokens, b.p50_ms], [2, 1, 10, 300]);
-    assert.equal(pts.at(-1)!.requests, 0);
   });
 });
