@@ -63,8 +63,8 @@ test('dashboard: sign in, live workers and queue, drain from the page, create an
   const waiting = [1, 2].map(() => post(server, '/v1/chat/completions', chatBody(), { ...auth, 'x-mock-first-delay-ms': '400' }));
   await page.waitForFunction(() => document.getElementById('queue-total')!.textContent === '2');
   await page.waitForSelector('tr[data-worker="gpu-a"] .bar.full');
-  for (const r of waiting) assert.equal((await r).status, 200);
   abort.abort();
+  for (const r of waiting) assert.equal((await r).status, 200);
   await page.waitForFunction(() => document.getElementById('queue-total')!.textContent === '0');
   for (let i = 0; i < 3; i++) assert.equal((await post(server, '/v1/chat/completions', chatBody(), { ...auth, 'x-mock-status': i === 2 ? '500' : '200' })).status, i === 2 ? 500 : 200);
   await page.fill('#token-name', 'gpu-box-7');
