@@ -9,7 +9,10 @@ import type { DisconnectCause, Telemetry } from '../telemetry/index.js';
 import type { Exchange } from './exchange.js';
 import { FLOW_OVERDRAFT_BYTES, FLOW_WINDOW_BYTES, FlowCredit } from './flow-credit.js';
 import { LogLimiter } from '../log-limiter.js';
+import { type WorkerStatus, workerStatuses } from './worker-status.js';
 import { sanitizeModels, type SanitizedRegistration, type SessionHandlers, type WorkerSession } from './worker-session.js';
+
+export type { WorkerStatus } from './worker-status.js';
 
 export interface RelayOptions {
   scheduler: Scheduler;
@@ -20,22 +23,6 @@ export interface RelayOptions {
   credentialValid?: (session: WorkerSession) => boolean;
 }
 
-/** A connected worker as the admin API shows it. */
-export interface WorkerStatus {
-  id: string;
-  name: string;
-  models: string[];
-  max_concurrent: number;
-  in_flight: number;
-  state: 'active' | 'draining';
-  connected_at: string;
-  peer: string;
-  provider: string;
-  protocol_version: string;
-  extensions: string[];
-  last_seen_at: string;
-  credential: { kind: 'shared_secret' } | { kind: 'worker_token'; id: string; name: string };
-}
 
 const now = (): number => performance.now();
 /** Bytes the server queues for one slow client, whatever the worker negotiated; beyond it the
@@ -219,30 +206,7 @@ export class Relay implements SessionHandlers {
 
   /** Connected workers with what the admin API shows of each. */
   workers(): WorkerStatus[] {
-    const t = now();
-    const wall = Date.now();
-    return this.scheduler.workerList().flatMap((w) => {
-      const s = this.sessions.get(w.id);
-      if (!s) return [];
-      const cred = s.info.credential;
-      return [
-        {
-          id: w.id,
-          name: w.name,
-          models: w.models,
-          max_concurrent: w.maxConcurrent,
-          in_flight: w.inFlight,
-          state: w.draining ? 'draining' : 'active',
-          connected_at: new Date(s.connectedAt).toISOString(),
-          peer: s.peer,
-          provider: s.info.provider,
-          protocol_version: s.protocolVersion ?? PROTOCOL_VERSION,
-          extensions: [...s.extensions],
-          last_seen_at: new Date(wall - (t - s.lastSeen)).toISOString(),
-          credential: cred.kind === 'shared_secret' ? { kind: 'shared_secret' } : { kind: 'worker_token', id: cred.id, name: cred.name },
-        } satisfies WorkerStatus,
-      ];
-    });
+    return workerStatuses(this.scheduler.workerList(), (id) => this.sessions.get(id), now());
   }
 
   /** Asks the worker to re-read its backend's models (models_refresh); false if unknown. */
