@@ -20,16 +20,27 @@ const SECURITY_HEADERS = {
 
 export class DashboardAssets {
   private readonly assets = new Map<string, { body: Buffer; type: string }>();
+  /** Set when the files are missing (a build that skipped copying them): the API still runs. */
+  private readonly missing: string | undefined;
 
   constructor() {
-    for (const [path, { file, type }] of Object.entries(FILES)) this.assets.set(path, { body: readFileSync(new URL(file, DIR)), type });
+    try {
+      for (const [path, { file, type }] of Object.entries(FILES)) this.assets.set(path, { body: readFileSync(new URL(file, DIR)), type });
+    } catch (err) {
+      this.missing = `The dashboard's files are missing (${(err as Error).message}); build with 'npm run build'.`;
+    }
   }
 
   /** True if `path` is a dashboard asset (answered). */
   serve(req: IncomingMessage, res: ServerResponse, path: string): boolean {
-    const asset = this.assets.get(path);
-    if (!asset) return false;
+    if (!(path in FILES)) return false;
     req.resume();
+    if (this.missing !== undefined) {
+      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(this.missing) });
+      res.end(this.missing);
+      return true;
+    }
+    const asset = this.assets.get(path)!;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-length': 0 });
       res.end();
