@@ -1,7 +1,7 @@
 // The Prometheus side (prom-client's registry): every series the README lists, under modelrelay_.
 // The hot path touches only children bound once per model (and route and status): a field update,
 // no label object; gauges that mirror state (queue depth, workers, in flight) are read at scrape time.
-import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { type CounterChild, CounterFamily, type HistogramChild, HistogramFamily } from './families.js';
 
 export interface LiveViews {
@@ -38,7 +38,7 @@ export class Metrics {
 
   constructor(views: LiveViews) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry });
+    processMetrics(registers);
     const r = this.registry;
     this.requests = new CounterFamily(r, 'modelrelay_requests_total', 'Finished client requests by model, route and HTTP status.', ['model', 'route', 'status']);
     this.queueWait = new HistogramFamily(r, 'modelrelay_queue_wait_seconds', 'Time from arrival to dispatch to a worker.', ['model'], [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60]);
@@ -149,4 +149,44 @@ export class Metrics {
     this.models.set(label, m);
     return m;
   }
+}
+
+/** A few process series, read at scrape time. (prom-client's default set also watches every garbage
+ * collection, a cost that grows with the request rate; these cost nothing between scrapes.) */
+function processMetrics(registers: Registry[]): void {
+  const startSecs = Math.round((Date.now() - process.uptime() * 1000) / 1000);
+  new Counter({
+    name: 'process_cpu_seconds_total',
+    help: 'User and system CPU time spent, in seconds.',
+    registers,
+    collect() {
+      const u = process.cpuUsage();
+      this.reset();
+      this.inc((u.user + u.system) / 1e6);
+    },
+  });
+  new Gauge({
+    name: 'process_resident_memory_bytes',
+    help: 'Resident memory size in bytes.',
+    registers,
+    collect() {
+      this.set(process.memoryUsage.rss());
+    },
+  });
+  new Gauge({
+    name: 'process_start_time_seconds',
+    help: 'Start time of the process since the Unix epoch, in seconds.',
+    registers,
+    collect() {
+      this.set(startSecs);
+    },
+  });
+  new Gauge({
+    name: 'nodejs_heap_size_used_bytes',
+    help: 'V8 heap in use, in bytes.',
+    registers,
+    collect() {
+      this.set(process.memoryUsage().heapUsed);
+    },
+  });
 }
