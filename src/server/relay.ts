@@ -154,7 +154,9 @@ export class Relay implements SessionHandlers {
         if (!ex) return;
         if (msg.code === RequestErrorCode.backendUnavailable) {
           this.log.info({ request_id: ex.id, worker: session.name, message: msg.message.slice(0, 500) }, 'worker backend unavailable: trying another worker');
-          this.run(this.scheduler.backendUnavailable(ex.id, session.id, msg.message.slice(0, 500), t));
+          const rerouted = this.scheduler.backendUnavailable(ex.id, session.id, msg.message.slice(0, 500), t);
+          this.noteRequeue(ex, session.id);
+          this.run(rerouted);
           return;
         }
         const retryable = msg.code === RequestErrorCode.busy || msg.code === RequestErrorCode.draining;

@@ -12,6 +12,9 @@ export interface WorkerStatus {
   max_concurrent: number;
   in_flight: number;
   state: 'active' | 'draining';
+  /** What the worker last reported of its backend (backend-health), and the server's circuit breaker for it. */
+  backend: 'up' | 'down';
+  breaker: 'closed' | 'open' | 'half_open';
   connected_at: string;
   peer: string;
   provider: string;
@@ -36,6 +39,8 @@ export function workerStatuses(views: WorkerView[], session: (id: string) => Wor
         max_concurrent: w.maxConcurrent,
         in_flight: w.inFlight,
         state: w.draining ? 'draining' : 'active',
+        backend: w.backendDown ? 'down' : 'up',
+        breaker: w.breaker,
         connected_at: new Date(s.connectedAt).toISOString(),
         peer: s.peer,
         provider: s.info.provider,

@@ -75,7 +75,7 @@ describe('admin API', () => {
     const a = list.body.data.find((w: any) => w.name === 'wA');
     assert.deepEqual(
       Object.keys(a).sort(),
-      ['connected_at', 'credential', 'extensions', 'id', 'in_flight', 'last_seen_at', 'max_concurrent', 'models', 'name', 'peer', 'protocol_version', 'provider', 'state'],
+      ['backend', 'breaker', 'connected_at', 'credential', 'extensions', 'id', 'in_flight', 'last_seen_at', 'max_concurrent', 'models', 'name', 'peer', 'protocol_version', 'provider', 'state'],
     );
     assert.equal(a.max_concurrent, 2);
     assert.equal(a.state, 'active');
