@@ -44,7 +44,7 @@ export class Telemetry {
     const totalMs = now - r.receivedAt;
     this.metrics.finished(r.model, r.endpoint, r.status, queueMs / 1000, firstByteMs / 1000, totalMs / 1000, prompt, completion);
     this.stats.finished(r.model, r.workerId, r.workerName, outcome, prompt, completion, now, queueMs, firstByteMs, totalMs);
-    if (outcome !== 'ok') {
+    if (outcome !== 'ok' && outcome !== 'cancelled') {
       this.stats.error({ at: new Date().toISOString(), request_id: r.id, model: r.model, worker: r.workerName ?? null, status: r.status, error: r.errorCode ?? null });
     }
     if (r.key) this.usage?.record(r.key.id, outcome, prompt, completion, Date.now());

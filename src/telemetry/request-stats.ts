@@ -60,7 +60,8 @@ export class RequestStats {
       t.completionTokens += completion;
       t.latency.record(at, queueMs, firstByteMs, totalMs);
     }
-    this.series.record(Date.now(), outcome !== 'ok', prompt + completion, totalMs);
+    // A client that went away is not an error of the relay's.
+    this.series.record(Date.now(), outcome !== 'ok' && outcome !== 'cancelled', prompt + completion, totalMs);
   }
 
   error(e: RecentError): void {
