@@ -248,6 +248,7 @@ export class Relay implements SessionHandlers {
   drainWorker(workerId: string): boolean {
     const session = this.sessions.get(workerId);
     if (!session) return false;
+    this.log.info({ worker: session.name, worker_id: workerId, drain_timeout_secs: Math.ceil(this.opts.drainTimeoutMs / 1000) }, 'draining worker');
     this.run(this.scheduler.drainWorker(workerId, now(), this.opts.drainTimeoutMs));
     this.sendShutdown(session);
     return true;

@@ -104,6 +104,7 @@ describe('admin API', () => {
     const drain = await admin(server, 'POST', `/admin/workers/${a.id}/drain`);
     assert.equal(drain.status, 202);
     assert.equal(drain.body.state, 'draining');
+    await server.waitMsg('draining worker', { worker: 'wA' });
     await until(async () => !(await admin(server, 'GET', '/admin/workers')).body.data.some((w: any) => w.id === a.id), 'the drained worker to leave');
     for (const action of ['drain', 'refresh-models']) {
       assert.equal((await admin(server, 'POST', `/admin/workers/${a.id}/${action}`)).status, 404, `${action} of a worker that left`);
