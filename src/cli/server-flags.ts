@@ -5,8 +5,13 @@ import { DEFAULT_SCHEDULER_CONFIG } from '../core/index.js';
 
 export const SERVER_FLAGS: FlagSpec[] = [
   { name: 'listen', env: 'LISTEN_ADDR', kind: 'string', default: '0.0.0.0:8080', help: 'Address for clients and workers (HOST:PORT; port 0 picks a free one).' },
-  { name: 'worker-secret', env: 'WORKER_SECRET', kind: 'string', required: true, orFlag: 'worker-secret-file', help: 'Shared secret workers must present in X-Worker-Secret; never empty, 16+ characters (prefer the env var or a file: flags show in ps).' },
+  { name: 'worker-secret', env: 'WORKER_SECRET', kind: 'string', help: 'Shared secret workers present in X-Worker-Secret; never empty, 16+ characters (prefer the env var or a file: flags show in ps). May be left out with --admin-token when workers use worker tokens.' },
   { name: 'worker-secret-file', env: 'WORKER_SECRET_FILE', kind: 'string', help: 'Read the worker secret from this file (one line) instead.' },
+  { name: 'admin-token', env: 'ADMIN_TOKEN', kind: 'string', help: 'Enables the admin API and dashboard: callers send Authorization: Bearer <token> (at least 16 characters).' },
+  { name: 'require-api-keys', env: 'REQUIRE_API_KEYS', kind: 'boolean', default: false, help: 'Inference routes and GET /v1/models need a client API key (Authorization: Bearer or x-api-key).' },
+  { name: 'data-dir', env: 'DATA_DIR', kind: 'string', help: "Folder of the store (keys, worker tokens, usage); default: 'modelrelay' in the user's data directory." },
+  { name: 'metrics-public', env: 'METRICS_PUBLIC', kind: 'boolean', default: false, help: 'Serve /metrics without the admin token even when one is set.' },
+  { name: 'cors-origins', env: 'CORS_ORIGINS', kind: 'string', help: "Comma-separated origins (or '*') browsers may call the API routes from; unset = no CORS headers." },
   { name: 'max-queue-len', env: 'MAX_QUEUE_LEN', kind: 'number', default: 100, help: 'Requests that may wait for a free worker (0 = unlimited); beyond it 429.' },
   { name: 'queue-timeout', env: 'QUEUE_TIMEOUT_SECS', kind: 'number', default: 30, help: 'Seconds a request may wait in the queue before 503 (0 = forever).' },
   { name: 'queue-keepalive', env: 'QUEUE_KEEPALIVE_SECS', kind: 'number', default: D.queueKeepaliveMs / 1000, help: "A streaming request queued this long gets its 200 and SSE headers, then an SSE comment (': queued, position N') this often until it runs (0 = off)." },

@@ -3,8 +3,8 @@
 import { createLogger } from '../log.js';
 import { startServer } from '../server/index.js';
 import { VERSION } from '../version.js';
-import { helpText, parseFlags, parseListen, runMain } from './flags.js';
-import { readWorkerSecret } from './secret.js';
+import { UsageError, helpText, parseFlags, parseListen, runMain } from './flags.js';
+import { MIN_SECRET_LENGTH, readWorkerSecret } from './secret.js';
 import { SERVER_FLAGS } from './server-flags.js';
 
 
@@ -15,7 +15,16 @@ void runMain(async () => {
   if (flags === 'help') return void process.stdout.write(helpText('modelrelay-server', SUMMARY, SERVER_FLAGS));
   if (flags === 'version') return void process.stdout.write(`${VERSION}\n`);
   const { host, port } = parseListen(flags['listen'] as string);
-  const secret = readWorkerSecret(flags, process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  const adminToken = flags['admin-token'] as string | undefined;
+  // Without a shared secret workers need worker tokens, which only an admin token can issue.
+  const secretGiven = flags['worker-secret'] !== undefined || flags['worker-secret-file'] !== undefined;
+  if (!secretGiven && !adminToken) throw new UsageError('missing --worker-secret (or WORKER_SECRET, or --worker-secret-file); it may be left out only with --admin-token, for worker tokens');
+  const secret = secretGiven ? readWorkerSecret(flags, argv) : { value: '', warnings: [] };
+  if (adminToken !== undefined && adminToken.length < MIN_SECRET_LENGTH) throw new UsageError(`--admin-token (ADMIN_TOKEN) must be at least ${MIN_SECRET_LENGTH} characters`);
+  if (argv.some((a) => a === '--admin-token' || a.startsWith('--admin-token='))) {
+    secret.warnings.push('the admin token was given on the command line, where other users of this machine can read it (ps): prefer ADMIN_TOKEN');
+  }
   const secs = (name: string): number => (flags[name] as number) * 1000;
   const log = createLogger(flags['log-level'] as string);
   for (const w of secret.warnings) log.warn(w);
@@ -24,6 +33,11 @@ void runMain(async () => {
       host,
       port,
       workerSecret: secret.value,
+      adminToken,
+      requireApiKeys: flags['require-api-keys'] as boolean,
+      dataDir: flags['data-dir'] as string | undefined,
+      metricsPublic: flags['metrics-public'] as boolean,
+      corsOrigins: (flags['cors-origins'] as string | undefined) ?? '',
       maxBodyBytes: flags['max-body-bytes'] as number,
       maxBufferedBytes: flags['max-buffered-bytes'] as number,
       headerTimeoutMs: Math.max(1000, secs('header-timeout')),

@@ -4,7 +4,7 @@ import { DEFAULT_WORKER_CONFIG } from '../worker/config.js';
 
 export const WORKER_FLAGS: FlagSpec[] = [
   { name: 'proxy-url', env: 'PROXY_URL', kind: 'string', required: true, help: 'The server to connect to, e.g. http://relay.example:8080 (https → wss).' },
-  { name: 'worker-secret', env: 'WORKER_SECRET', kind: 'string', required: true, orFlag: 'worker-secret-file', help: 'Shared secret the server expects (prefer the env var or a file: flags show in ps).' },
+  { name: 'worker-secret', env: 'WORKER_SECRET', kind: 'string', required: true, orFlag: 'worker-secret-file', help: 'Shared secret the server expects, or a worker token it issued (prefer the env var or a file: flags show in ps).' },
   { name: 'worker-secret-file', env: 'WORKER_SECRET_FILE', kind: 'string', help: 'Read the worker secret from this file (one line) instead.' },
   { name: 'backend-url', env: 'BACKEND_URL', kind: 'string', default: 'http://127.0.0.1:8000', help: 'The local OpenAI-compatible backend (llama-server, Ollama, vLLM, ...).' },
   { name: 'models', env: 'MODELS', kind: 'string', default: 'auto', help: "Comma-separated model names, or 'auto' (or '*') to read them from the backend." },

@@ -15,6 +15,11 @@ interface ErrorSpec {
 export const ERRORS = {
   invalid_request: { status: 400, openaiType: 'invalid_request_error', anthropicType: 'invalid_request_error', side: 'client' },
   invalid_api_key: { status: 401, openaiType: 'invalid_request_error', anthropicType: 'authentication_error', side: 'client' },
+  admin_token_missing: { status: 401, openaiType: 'invalid_request_error', anthropicType: 'authentication_error', side: 'client' },
+  admin_token_invalid: { status: 403, openaiType: 'permission_error', anthropicType: 'permission_error', side: 'client' },
+  admin_disabled: { status: 403, openaiType: 'permission_error', anthropicType: 'permission_error', side: 'client' },
+  auth_rate_limited: { status: 429, openaiType: 'rate_limit_error', anthropicType: 'rate_limit_error', side: 'client' },
+  not_found: { status: 404, openaiType: 'invalid_request_error', anthropicType: 'not_found_error', side: 'client' },
   route_not_found: { status: 404, openaiType: 'invalid_request_error', anthropicType: 'not_found_error', side: 'client' },
   method_not_allowed: { status: 405, openaiType: 'invalid_request_error', anthropicType: 'invalid_request_error', side: 'client' },
   model_not_found: { status: 404, openaiType: 'invalid_request_error', anthropicType: 'not_found_error', side: 'client' },

@@ -182,6 +182,13 @@ export class Scheduler {
     return this.queued;
   }
 
+  /** Requests waiting, per model (only models with a queue). */
+  queueDepthByModel(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [model, q] of this.queues) out.set(model, q.length);
+    return out;
+  }
+
   get workerCount(): number {
     return this.workers.size;
   }

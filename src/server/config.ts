@@ -8,7 +8,18 @@ export interface ServerConfig {
   host: string;
   /** 0 = pick a free port (the bound URL is logged and returned). */
   port: number;
+  /** The shared secret workers present; may be empty when an admin token issues worker tokens. */
   workerSecret: string;
+  /** Enables the admin API (and the store); undefined = admin API refused. */
+  adminToken: string | undefined;
+  /** Inference routes and GET /v1/models need a client key. */
+  requireApiKeys: boolean;
+  /** Where the store lives; undefined = the user's data directory (opened only when needed). */
+  dataDir: string | undefined;
+  /** /metrics stays open even with an admin token set. */
+  metricsPublic: boolean;
+  /** Comma-separated origins (or '*') browsers may call the API from; empty = no CORS headers. */
+  corsOrigins: string;
   maxBodyBytes: number;
   maxFrameBytes: number;
   scheduler: Partial<SchedulerConfig>;
@@ -36,9 +47,15 @@ export interface ServerConfig {
   authFailuresPerMinute: number;
 }
 
-export const DEFAULT_SERVER_CONFIG: Omit<ServerConfig, 'workerSecret'> = {
+export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   host: '127.0.0.1',
   port: 8080,
+  workerSecret: '',
+  adminToken: undefined,
+  requireApiKeys: false,
+  dataDir: undefined,
+  metricsPublic: false,
+  corsOrigins: '',
   maxBodyBytes: 32 * 1024 * 1024,
   maxFrameBytes: 64 * 1024 * 1024,
   scheduler: {},

@@ -31,6 +31,8 @@ export interface ExchangeInit {
   /** Whose turn it is in the fair queue (client key or address), and its priority. */
   tenant?: string;
   priority?: Priority;
+  /** The client key that authorised it (with --require-api-keys). */
+  key?: { readonly id: string; readonly name: string };
 }
 
 export class Exchange {
@@ -43,6 +45,10 @@ export class Exchange {
   readonly headers: Record<string, string>;
   readonly res: ServerResponse;
   readonly receivedAt: number;
+  readonly key: { readonly id: string; readonly name: string } | undefined;
+  /** performance.now() of the last dispatch and of the first byte out, for telemetry. */
+  dispatchedAt: number | undefined;
+  firstByteAt: number | undefined;
   workerId: string | undefined;
   workerName: string | undefined;
   status = 0;
@@ -68,6 +74,7 @@ export class Exchange {
     this.receivedAt = init.now;
     this.tenant = init.tenant ?? '';
     this.priority = init.priority ?? 'normal';
+    this.key = init.key;
   }
 
   /** A byte of the backend's answer has been written to the client. */
@@ -92,6 +99,7 @@ export class Exchange {
     this.answered = true;
     if (!this.res.headersSent) {
       this.status = 200;
+      this.firstByteAt = performance.now();
       this.res.writeHead(200, this.streaming ? { ...SSE_HEADERS, 'x-request-id': this.id } : { 'content-type': JSON_TYPE, 'x-request-id': this.id });
       // Headers go out with the first chunk in one packet; Nagle is off on the socket.
     }
@@ -119,6 +127,7 @@ export class Exchange {
     // 1xx can't end a response (101 would even hand the connection over): the worker is broken.
     if (status < 200) return this.fail(new RelayError('backend_error', `The worker answered with status ${status}, which can't end a response.`));
     this.status = status;
+    this.firstByteAt = performance.now();
     // The frame's headers object is ours (freshly parsed): reused when nothing in it must go.
     const headers: Record<string, string | number> = msg.headers ? (allForwardable(msg.headers, RESPONSE_DROP) ? msg.headers : forwardableHeaders(msg.headers, RESPONSE_DROP)) : {};
     // Lets a client or operator match a response to the relay's log line. Given to writeHead, not

@@ -1,9 +1,13 @@
-// The client-facing HTTP API: the OpenAI and Anthropic inference routes, /v1/models and /health.
-// Thin: validate, build an Exchange, hand it to the relay.
+// The client-facing HTTP API: the OpenAI and Anthropic inference routes, /v1/models and /health,
+// with the operators' routes beside them. Thin: authenticate (from the headers, before any body),
+// validate, build an Exchange, hand it to the relay.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RelayError } from '../core/index.js';
 import type { Relay } from './relay.js';
 import { INFERENCE_ROUTES, forwardableHeaders } from '../protocol/index.js';
+import type { Telemetry } from '../telemetry/index.js';
+import { CLIENT_KEY_HEADERS, type ClientGate } from './client-gate.js';
+import type { Cors } from './cors.js';
 import { Exchange, flavorOf } from './exchange.js';
 import { sendError } from './render-error.js';
 import { type BodyLimits, parseBody, readBody } from './request-body.js';
@@ -14,6 +18,8 @@ import { clientAddress, type TrustedProxies } from './client-address.js';
  * behind a worker trust these from 127.0.0.1), and the worker secret. The relay sets its own
  * X-Forwarded-For from the address it saw. */
 const CLIENT_DROP = new Set(['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-real-ip', 'forwarded', 'x-worker-secret', 'x-relay-priority']);
+/** With --require-api-keys the client's key stops here too: no worker or backend ever sees it. */
+const CLIENT_DROP_WITH_KEYS = new Set([...CLIENT_DROP, ...CLIENT_KEY_HEADERS]);
 
 export interface HttpApiOptions {
   relay: Relay;
@@ -23,6 +29,13 @@ export interface HttpApiOptions {
   proxies: TrustedProxies;
   version: string;
   startedAt: number;
+  telemetry: Telemetry;
+  /** With --require-api-keys. */
+  clientGate?: ClientGate;
+  /** With --cors-origins. */
+  cors?: Cors;
+  /** /admin/*, /metrics, /dashboard: true if it answered. */
+  operatorRoutes?: (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
 }
 
 export function createHttpHandler(opts: HttpApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
@@ -32,11 +45,16 @@ export function createHttpHandler(opts: HttpApiOptions): (req: IncomingMessage, 
     const path = pathOf(req.url);
     const flavor = flavorOf(path);
     if (INFERENCE_ROUTES.has(path)) {
+      if (opts.cors?.apply(req, res, 'POST')) return;
       if (req.method !== 'POST') return methodNotAllowed(res, flavor, 'POST');
-      return handleInference(req, res, path, opts, limits);
+      const key = opts.clientGate?.check(req, res, flavor, path);
+      if (key === null) return;
+      return handleInference(req, res, path, opts, limits, key);
     }
     if (path === '/v1/models') {
+      if (opts.cors?.apply(req, res, 'GET')) return;
       if (req.method !== 'GET') return methodNotAllowed(res, flavor, 'GET');
+      if (opts.clientGate?.check(req, res, flavor, path) === null) return;
       const created = Math.floor(opts.startedAt / 1000);
       return json(res, 200, {
         object: 'list',
@@ -52,15 +70,17 @@ export function createHttpHandler(opts: HttpApiOptions): (req: IncomingMessage, 
         uptime_secs: Math.floor((Date.now() - opts.startedAt) / 1000),
       });
     }
+    if (opts.operatorRoutes?.(req, res, path)) return;
     sendError(res, flavor, new RelayError('route_not_found', `No route for ${req.method} ${path}.`));
   };
 }
 
-function handleInference(req: IncomingMessage, res: ServerResponse, path: string, opts: HttpApiOptions, limits: BodyLimits): void {
+function handleInference(req: IncomingMessage, res: ServerResponse, path: string, opts: HttpApiOptions, limits: BodyLimits, key: { id: string; name: string } | undefined): void {
   const { relay } = opts;
   const flavor = flavorOf(path);
   if (relay.isClosing) {
     req.resume();
+    opts.telemetry.rejected(path, 503);
     return sendError(res, flavor, new RelayError('shutting_down', 'The relay is shutting down; retry shortly.'));
   }
   readBody(req, res, limits, (readErr, buf) => {
@@ -70,7 +90,7 @@ function handleInference(req: IncomingMessage, res: ServerResponse, path: string
       if (readErr) throw readErr;
       const body = parseBody(buf);
       if (res.destroyed) return; // the client left while we read
-      const headers = forwardableHeaders(req.headers, CLIENT_DROP);
+      const headers = forwardableHeaders(req.headers, opts.clientGate ? CLIENT_DROP_WITH_KEYS : CLIENT_DROP);
       const client = clientAddress(req, opts.proxies);
       headers['x-forwarded-for'] = client;
       relay.submit(
@@ -84,7 +104,9 @@ function handleInference(req: IncomingMessage, res: ServerResponse, path: string
           headers,
           res,
           now: performance.now(),
-          tenant: client,
+          key,
+          // Fair turns per client key when keys are in use, else per client address.
+          tenant: key ? `key:${key.id}` : client,
           // A client may lower its own priority, never raise it.
           priority: req.headers['x-relay-priority'] === 'low' ? 'low' : 'normal',
         }),
@@ -93,6 +115,7 @@ function handleInference(req: IncomingMessage, res: ServerResponse, path: string
       const e = err instanceof RelayError ? err : new RelayError('internal_error', 'Internal relay error.');
       // The rest of the body was never read: this connection can't carry another request.
       if (e.code === 'body_too_large' || e.code === 'server_busy' || e.code === 'body_timeout') res.setHeader('connection', 'close');
+      opts.telemetry.rejected(path, e.status);
       sendError(res, flavor, e);
       if (!(err instanceof RelayError)) console.error(err);
     }

@@ -1,8 +1,18 @@
-// Composition root of the server: HTTP API + worker gateway + relay, on one node:http listener.
+// Composition root of the server: HTTP API + worker gateway + relay on one node:http listener, with
+// the store, authentication and telemetry they share.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Auth } from '../auth/index.js';
 import { RelayError, Scheduler } from '../core/index.js';
 import type { Logger } from '../log.js';
+import { SqliteStore, UsageBatcher, defaultDataDir, type Store } from '../store/index.js';
+import { Telemetry } from '../telemetry/index.js';
+import { AdminApi } from './admin-api.js';
+import { AdminGate } from './admin-gate.js';
+import { ClientGate } from './client-gate.js';
+import { Cors } from './cors.js';
+import { DashboardAssets } from './dashboard-assets.js';
+import { operatorRoutes } from './operator-routes.js';
 import { VERSION } from '../version.js';
 import { DEFAULT_SERVER_CONFIG, type ServerConfig } from './config.js';
 import { LogLimiter } from '../log-limiter.js';
@@ -21,18 +31,40 @@ export interface RunningServer {
   port: number;
   relay: Relay;
   http: Server;
+  telemetry: Telemetry;
+  /** Open when keys, tokens or an admin token are in use. */
+  store: Store | undefined;
   /** Stop intake, let in-flight work finish within the drain timeout, then close. */
   shutdown(): Promise<void>;
   /** Close now, failing whatever is in flight. */
   destroy(): Promise<void>;
 }
 
-export async function startServer(cfg: Partial<ServerConfig> & { workerSecret: string }, log: Logger): Promise<RunningServer> {
+export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Promise<RunningServer> {
   const config: ServerConfig = { ...DEFAULT_SERVER_CONFIG, ...cfg };
+  if (!config.workerSecret && !config.adminToken) {
+    throw new Error('set a worker secret (--worker-secret), or an admin token (--admin-token) to issue worker tokens with');
+  }
   const startedAt = Date.now();
-  const relay = new Relay({ scheduler: new Scheduler(config.scheduler), log, drainTimeoutMs: config.drainTimeoutMs, queueKeepaliveMs: config.queueKeepaliveMs });
+  // The store opens only when something needs it, and a store that can't be opened stops the start.
+  const store = config.adminToken || config.requireApiKeys || config.dataDir !== undefined ? new SqliteStore(config.dataDir ?? defaultDataDir()) : undefined;
+  if (store) log.info({ store: store.location }, 'store opened');
+  if (config.requireApiKeys && !config.adminToken) log.warn('--require-api-keys without --admin-token: no key can be issued; only keys already in the store work');
+  const auth = new Auth({ store, workerSecret: config.workerSecret || undefined, adminToken: config.adminToken });
+  const scheduler = new Scheduler(config.scheduler);
+  const telemetry = new Telemetry(log, { queueDepths: () => scheduler.queueDepthByModel(), workers: () => scheduler.workerList() });
+  const usage = store ? new UsageBatcher(store, (err) => log.error({ err: err.message, store: store.location }, 'could not write usage; will retry')) : undefined;
+  telemetry.usage = usage;
+  const relay = new Relay({ scheduler, log, drainTimeoutMs: config.drainTimeoutMs, queueKeepaliveMs: config.queueKeepaliveMs, telemetry, credentialValid: (s) => auth.stillValid(s.info.credential) });
+  auth.clientKeys?.onRevoke((id) => relay.endForKey(id));
+  auth.workerTokens?.onRevoke((id) => {
+    const n = relay.disconnectToken(id);
+    log.info({ token_id: id, workers_disconnected: n }, 'worker token revoked');
+  });
   const connectionLog = new LogLimiter(log);
   const proxies = { trust: config.trustProxy, hops: config.trustedProxyHops };
+  const gate = new AdminGate(auth.admin, telemetry, proxies, config.authFailuresPerMinute);
+  const admin = new AdminApi({ gate, relay, auth, telemetry, usage: () => usage?.totals() ?? new Map() });
   const http = createServer(
     {
       keepAliveTimeout: 65_000,
@@ -51,16 +83,22 @@ export async function startServer(cfg: Partial<ServerConfig> & { workerSecret: s
       proxies,
       version: VERSION,
       startedAt,
+      telemetry,
+      clientGate: config.requireApiKeys ? new ClientGate(auth, telemetry, proxies) : undefined,
+      cors: Cors.parse(config.corsOrigins),
+      operatorRoutes: operatorRoutes({ admin, gate, telemetry, metricsPublic: config.metricsPublic, dashboard: new DashboardAssets() }),
     }),
   );
   capConnectionsPerAddress(http, config.maxConnectionsPerIp, (addr) => connectionLog.warn(addr, { peer: addr, max: config.maxConnectionsPerIp }, 'connection refused: too many open connections from one address'));
   const gateway = new WorkerGateway({
-    secret: config.workerSecret,
+    authenticate: (given) => auth.worker(given),
+    onAuthFailure: () => telemetry.authFailure('worker'),
     maxFrameBytes: config.maxFrameBytes,
     proxies,
     authFailuresPerMinute: config.authFailuresPerMinute,
     log,
-    onConnection: (ws, peer) => new WorkerSession(ws, peer, relay, log, { registerTimeoutMs: config.registerTimeoutMs, maxConcurrent: config.maxWorkerConcurrency }),
+    onConnection: (ws, peer, provider, credential) =>
+      new WorkerSession(ws, { peer, provider, credential }, relay, log, { registerTimeoutMs: config.registerTimeoutMs, maxConcurrent: config.maxWorkerConcurrency }),
   });
   http.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
   http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
@@ -88,12 +126,16 @@ export async function startServer(cfg: Partial<ServerConfig> & { workerSecret: s
     gateway.close();
     http.closeAllConnections();
     await new Promise<void>((resolve) => http.close(() => resolve()));
+    usage?.close();
+    store?.close();
   };
   return {
     url,
     port,
     relay,
     http,
+    telemetry,
+    store,
     async shutdown() {
       await relay.shutdown(config.drainTimeoutMs);
       await closeHttp();

@@ -5,10 +5,14 @@ import { randomBytes } from 'node:crypto';
 import { CloseCode, PROTOCOL_VERSION, encode, encodeBinary, RequestErrorCode, type WorkerMessage } from '../protocol/index.js';
 import { RelayError, Scheduler, type Command } from '../core/index.js';
 import type { Logger } from '../log.js';
+import type { DisconnectCause, Telemetry } from '../telemetry/index.js';
 import type { Exchange } from './exchange.js';
 import { FLOW_OVERDRAFT_BYTES, FLOW_WINDOW_BYTES, FlowCredit } from './flow-credit.js';
 import { LogLimiter } from '../log-limiter.js';
+import { type WorkerStatus, workerStatuses } from './worker-status.js';
 import { sanitizeModels, type SanitizedRegistration, type SessionHandlers, type WorkerSession } from './worker-session.js';
+
+export type { WorkerStatus } from './worker-status.js';
 
 export interface RelayOptions {
   scheduler: Scheduler;
@@ -17,7 +21,11 @@ export interface RelayOptions {
   /** A streaming request waiting this long in the queue gets SSE headers and a comment every so
    * often (0 = off). */
   queueKeepaliveMs: number;
+  telemetry: Telemetry;
+  /** Whether a worker's credential is still valid when it registers (a token may be revoked meanwhile). */
+  credentialValid?: (session: WorkerSession) => boolean;
 }
+
 
 const now = (): number => performance.now();
 /** Bytes the server queues for one slow client, whatever the worker negotiated; beyond it the
@@ -30,6 +38,7 @@ export class Relay implements SessionHandlers {
   private readonly log: Logger;
   /** Warnings a misbehaving worker can trigger per frame go through this. */
   private readonly workerWarnings: LogLimiter;
+  private readonly telemetry: Telemetry;
   private readonly exchanges = new Map<string, Exchange>();
   private readonly sessions = new Map<string, WorkerSession>();
   private readonly idPrefix = randomBytes(4).toString('hex');
@@ -43,6 +52,7 @@ export class Relay implements SessionHandlers {
     this.scheduler = opts.scheduler;
     this.log = opts.log;
     this.workerWarnings = new LogLimiter(opts.log);
+    this.telemetry = opts.telemetry;
   }
 
   get isClosing(): boolean {
@@ -65,7 +75,7 @@ export class Relay implements SessionHandlers {
       if (this.exchanges.get(ex.id) !== ex) return;
       this.exchanges.delete(ex.id);
       ex.errorCode = 'client_disconnect';
-      this.logDone(ex);
+      this.finished(ex);
       this.run(this.scheduler.cancel(ex.id, 'client_disconnect', now()));
     });
     this.run(this.scheduler.submit(ex.id, ex.model, now(), { tenant: ex.tenant, priority: ex.priority }));
@@ -89,6 +99,9 @@ export class Relay implements SessionHandlers {
   // ---------- worker side ----------
 
   onRegister(session: WorkerSession, reg: SanitizedRegistration): void {
+    if (this.opts.credentialValid && !this.opts.credentialValid(session)) {
+      return session.close(CloseCode.policy, 'worker token revoked', 'credential_revoked');
+    }
     session.id = `w_${this.idPrefix}${(++this.nextId).toString(36)}`;
     this.sessions.set(session.id, session);
     session.send({
@@ -108,6 +121,7 @@ export class Relay implements SessionHandlers {
       { id: session.id, name: reg.name, models: reg.models, maxConcurrent: reg.maxConcurrent, cancelAck: reg.extensions.has('cancel-ack') },
       now(),
     );
+    this.telemetry.workerRegistered(session.id, reg.name);
     if (this.closing) this.sendShutdown(session);
     this.run(cmds);
   }
@@ -115,6 +129,7 @@ export class Relay implements SessionHandlers {
   onMessage(session: WorkerSession, msg: WorkerMessage): void {
     const t = now();
     this.scheduler.workerSeen(session.id, t);
+    session.lastSeen = t;
     switch (msg.type) {
       case 'response_chunk': {
         const ex = this.owned(session, msg.request_id, msg.type);
@@ -143,7 +158,7 @@ export class Relay implements SessionHandlers {
         if (ex) {
           this.exchanges.delete(ex.id);
           ex.complete(msg);
-          this.logDone(ex);
+          this.finished(ex);
         }
         this.run(this.scheduler.complete(msg.request_id, session.id, t, outcome));
         return;
@@ -157,13 +172,17 @@ export class Relay implements SessionHandlers {
         if (!ex) return;
         if (msg.code === RequestErrorCode.backendUnavailable) {
           this.log.info({ request_id: ex.id, worker: session.name, message: msg.message.slice(0, 500) }, 'worker backend unavailable: trying another worker');
-          this.run(this.scheduler.backendUnavailable(ex.id, session.id, msg.message.slice(0, 500), t));
+          const rerouted = this.scheduler.backendUnavailable(ex.id, session.id, msg.message.slice(0, 500), t);
+          this.noteRequeue(ex, session.id);
+          this.run(rerouted);
           return;
         }
         const retryable = msg.code === RequestErrorCode.busy || msg.code === RequestErrorCode.draining;
         if (msg.code === RequestErrorCode.draining) this.scheduler.drainWorker(session.id, t);
         this.log.info({ request_id: ex.id, worker: session.name, code: msg.code, message: msg.message }, 'worker could not serve request');
-        this.run(this.scheduler.requestFailed(ex.id, session.id, retryable, msg.message, t));
+        const cmds = this.scheduler.requestFailed(ex.id, session.id, retryable, msg.message, t);
+        this.noteRequeue(ex, session.id);
+        this.run(cmds);
         return;
       }
       case 'pong':
@@ -198,14 +217,56 @@ export class Relay implements SessionHandlers {
   }
 
   onClose(session: WorkerSession): void {
-    this.sessions.delete(session.id);
-    this.run(this.scheduler.workerLost(session.id, now()));
+    if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
+    const cmds = this.scheduler.workerLost(session.id, now());
+    this.noteRequeues(session.id);
+    this.telemetry.workerLost(session.id, session.cause ?? 'connection_lost');
+    this.run(cmds);
+  }
+
+  /** Connected workers with what the admin API shows of each. */
+  workers(): WorkerStatus[] {
+    return workerStatuses(this.scheduler.workerList(), (id) => this.sessions.get(id), now());
+  }
+
+  /** Asks the worker to re-read its backend's models (models_refresh); false if unknown. */
+  refreshModels(workerId: string): boolean {
+    const session = this.sessions.get(workerId);
+    if (!session) return false;
+    session.send({ type: 'models_refresh', reason: 'operator request' });
+    return true;
+  }
+
+  /** A worker token was revoked: every worker using it goes now, its unstarted work requeued. */
+  disconnectToken(tokenId: string): number {
+    let n = 0;
+    for (const s of [...this.sessions.values()]) {
+      const c = s.info.credential;
+      if (c.kind === 'worker_token' && c.id === tokenId) {
+        n++;
+        s.close(CloseCode.policy, 'worker token revoked', 'credential_revoked');
+      }
+    }
+    return n;
+  }
+
+  /** A client key was revoked: its requests still in flight end now (401, or an error event). */
+  endForKey(keyId: string): void {
+    const t = now();
+    for (const ex of [...this.exchanges.values()]) {
+      if (ex.key?.id !== keyId) continue;
+      this.exchanges.delete(ex.id);
+      ex.fail(new RelayError('invalid_api_key', 'The API key was revoked.'));
+      this.finished(ex);
+      this.run(this.scheduler.cancel(ex.id, { other: 'api key revoked' }, t));
+    }
   }
 
   /** Routes nothing new to the worker, lets it finish within the drain timeout. */
   drainWorker(workerId: string): boolean {
     const session = this.sessions.get(workerId);
     if (!session) return false;
+    this.log.info({ worker: session.name, worker_id: workerId, drain_timeout_secs: Math.ceil(this.opts.drainTimeoutMs / 1000) }, 'draining worker');
     this.run(this.scheduler.drainWorker(workerId, now(), this.opts.drainTimeoutMs));
     this.sendShutdown(session);
     return true;
@@ -239,12 +300,15 @@ export class Relay implements SessionHandlers {
     this.closing = true;
     for (const ex of [...this.exchanges.values()]) {
       const wid = this.scheduler.workerOf(ex.id);
-      if (wid) this.sessions.get(wid)?.send({ type: 'cancel', request_id: ex.id, reason: 'server_shutdown' });
+      if (wid) {
+        this.telemetry.cancelled('server_shutdown');
+        this.sessions.get(wid)?.send({ type: 'cancel', request_id: ex.id, reason: 'server_shutdown' });
+      }
       this.exchanges.delete(ex.id);
       ex.fail(new RelayError('shutting_down', 'The relay shut down before this request finished.'));
-      this.logDone(ex);
+      this.finished(ex);
     }
-    for (const session of [...this.sessions.values()]) session.close(CloseCode.normal, 'server shutdown');
+    for (const session of [...this.sessions.values()]) session.close(CloseCode.normal, 'server shutdown', 'server_shutdown');
     clearTimeout(this.timer);
     this.timerAt = Infinity;
   }
@@ -268,6 +332,7 @@ export class Relay implements SessionHandlers {
         }
         ex.workerId = session.id;
         ex.workerName = session.name;
+        ex.dispatchedAt = now();
         ex.flow = ex.streaming && session.has('flow-control') ? new FlowCredit(ex.res, (bytes) => session.send({ type: 'credit', request_id: ex.id, bytes })) : undefined;
         const request = { type: 'request', request_id: ex.id, model: ex.model, endpoint_path: ex.endpoint, is_streaming: ex.streaming, body: '', headers: ex.headers } as const;
         // binary-frames: the client's body bytes go as they came, not escaped into a JSON string.
@@ -279,10 +344,11 @@ export class Relay implements SessionHandlers {
         if (!ex) return;
         this.exchanges.delete(ex.id);
         ex.fail(new RelayError(c.code, c.message));
-        this.logDone(ex);
+        this.finished(ex);
         return;
       }
       case 'cancel':
+        this.telemetry.cancelled(typeof c.reason === 'string' ? c.reason : 'other');
         this.sessions.get(c.workerId)?.send({ type: 'cancel', request_id: c.requestId, reason: c.reason });
         return;
       case 'ping':
@@ -291,7 +357,9 @@ export class Relay implements SessionHandlers {
       case 'close_worker': {
         const session = this.sessions.get(c.workerId);
         this.sessions.delete(c.workerId);
-        session?.close(c.code, c.reason);
+        // The scheduler lost it already (heartbeat or drain deadline) and requeued its work.
+        this.noteRequeues(c.workerId);
+        session?.close(c.code, c.reason, c.reason.startsWith('heartbeat') ? 'heartbeat_timeout' : 'drain_timeout');
         return;
       }
       default: {
@@ -317,7 +385,7 @@ export class Relay implements SessionHandlers {
   private abandon(ex: Exchange, t: number): void {
     this.exchanges.delete(ex.id);
     ex.fail(new RelayError('client_too_slow', `The client read too slowly; more than ${STREAM_BUFFER_CAP} bytes were waiting for it.`));
-    this.logDone(ex);
+    this.finished(ex);
     this.run(this.scheduler.cancel(ex.id, { other: 'client too slow' }, t));
   }
 
@@ -338,25 +406,20 @@ export class Relay implements SessionHandlers {
     this.workerWarnings.warn(`foreign ${session.id}`, fields, 'dropped a message for a request this worker was never given');
   }
 
-  private logDone(ex: Exchange): void {
-    if (!this.log.isLevelEnabled('info')) return; // one per request: skip building the record
-    const tc = ex.tokenCounts;
-    this.log.info(
-      {
-        request_id: ex.id,
-        model: ex.model,
-        endpoint: ex.endpoint,
-        stream: ex.streaming,
-        worker: ex.workerName,
-        status: ex.status,
-        error: ex.errorCode,
-        duration_ms: Math.round(now() - ex.receivedAt),
-        prompt_tokens: tc?.prompt_tokens,
-        completion_tokens: tc?.completion_tokens,
-        total_tokens: tc?.total_tokens,
-      },
-      'request finished',
-    );
+  private finished(ex: Exchange): void {
+    this.telemetry.requestFinished(ex, now());
+  }
+
+  /** After the scheduler lost a worker: its unstarted requests it kept are requeued. */
+  private noteRequeues(workerId: string): void {
+    for (const ex of this.exchanges.values()) if (ex.workerId === workerId) this.noteRequeue(ex, workerId);
+  }
+
+  private noteRequeue(ex: Exchange, fromWorkerId: string): void {
+    if (ex.workerId !== fromWorkerId || ex.started || this.scheduler.requestState(ex.id) === undefined) return;
+    if (this.scheduler.workerOf(ex.id) === fromWorkerId) return;
+    ex.workerId = undefined;
+    this.telemetry.requeued(ex, fromWorkerId, ex.workerName);
   }
 }
 

@@ -1,38 +1,39 @@
-// The door for workers: authenticates the HTTP upgrade on /v1/worker/connect before any socket opens,
-// rate-limits failed attempts per peer address, and hands accepted sockets to the relay. A correct
-// secret is never refused: only failures count, and only failures are rate-limited, so a guesser
-// can't lock the real worker out by failing from its address.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// The door for workers: authenticates the HTTP upgrade on /v1/worker/connect before any socket opens
+// (the shared secret or a worker token, through auth), rate-limits failed attempts per peer address,
+// and hands accepted sockets to the relay. A correct credential is never refused: only failures
+// count, and only failures are rate-limited, so a guesser can't lock the real worker out by failing
+// from its address.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { WORKER_CONNECT_PATH } from '../protocol/index.js';
 import type { Logger } from '../log.js';
 import { LogLimiter } from '../log-limiter.js';
+import type { WorkerCredential } from '../auth/index.js';
 import { clientAddress, type TrustedProxies } from './client-address.js';
 
 export interface GatewayOptions {
-  secret: string;
+  /** What the presented secret is: the shared secret, a worker token, or nothing valid. */
+  authenticate(given: string): WorkerCredential | undefined;
+  /** Counts a refused credential (the gateway logs it, rate-limited per peer). */
+  onAuthFailure(): void;
   maxFrameBytes: number;
   proxies: TrustedProxies;
   authFailuresPerMinute: number;
   log: Logger;
-  onConnection(ws: WebSocket, peer: string, provider: string): void;
+  onConnection(ws: WebSocket, peer: string, provider: string, credential: WorkerCredential): void;
 }
 
 const WINDOW_MS = 60_000;
 
 export class WorkerGateway {
   private readonly wss: WebSocketServer;
-  private readonly secretDigest: Buffer;
   private readonly failures = new Map<string, { count: number; windowStart: number }>();
   private readonly logLimiter: LogLimiter;
 
   constructor(private readonly opts: GatewayOptions) {
-    if (!opts.secret) throw new Error('the worker secret must not be empty');
     this.logLimiter = new LogLimiter(opts.log);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes, perMessageDeflate: false });
-    this.secretDigest = digest(opts.secret);
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -42,9 +43,11 @@ export class WorkerGateway {
     // The header wins; the query parameter is for legacy peers only.
     const header = req.headers['x-worker-secret'];
     const given = typeof header === 'string' ? header : header === undefined ? url.searchParams.get('worker_secret') : null;
-    if (given === null || given === '' || !timingSafeEqual(digest(given), this.secretDigest)) {
+    const credential = given === null || given === '' ? undefined : this.opts.authenticate(given);
+    if (credential === undefined) {
       const now = Date.now();
       const record = this.noteFailure(peer, now);
+      this.opts.onAuthFailure();
       if (record.count > this.opts.authFailuresPerMinute) {
         this.logLimiter.warn(`limited ${peer}`, { peer }, 'worker authentication rate limited');
         return reject(socket, 429, 'Too Many Requests', { 'retry-after': String(Math.max(1, Math.ceil((record.windowStart + WINDOW_MS - now) / 1000))) });
@@ -52,8 +55,8 @@ export class WorkerGateway {
       this.logLimiter.warn(`failed ${peer}`, { peer, reason: given ? 'wrong secret' : 'missing secret' }, 'worker authentication failed');
       return reject(socket, 401, 'Unauthorized');
     }
-    const provider = url.searchParams.get('provider') ?? 'local';
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.opts.onConnection(ws, peer, provider));
+    const provider = (url.searchParams.get('provider') ?? 'local').slice(0, 64);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.opts.onConnection(ws, peer, provider, credential));
   }
 
   close(): void {
@@ -71,11 +74,6 @@ export class WorkerGateway {
     }
     return r;
   }
-}
-
-/** Hashing first makes the comparison constant-time whatever the lengths. */
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
 }
 
 function reject(socket: Duplex, status: number, text: string, extra: Record<string, string> = {}): void {

@@ -17,6 +17,8 @@ import {
 } from '../protocol/index.js';
 import type { Logger } from '../log.js';
 import { MAX_MODEL_NAME } from './config.js';
+import type { WorkerCredential } from '../auth/index.js';
+import type { DisconnectCause } from '../telemetry/index.js';
 
 export type SessionState = 'awaiting_register' | 'registered' | 'closed';
 
@@ -25,6 +27,13 @@ export interface SessionHandlers {
   onRegister(session: WorkerSession, reg: SanitizedRegistration): void;
   onMessage(session: WorkerSession, msg: WorkerMessage): void;
   onClose(session: WorkerSession): void;
+}
+
+/** How the worker got in, for the admin view and for cutting it off when its token is revoked. */
+export interface ConnectionInfo {
+  peer: string;
+  provider: string;
+  credential: WorkerCredential;
 }
 
 export interface SanitizedRegistration {
@@ -53,15 +62,24 @@ export class WorkerSession {
   id = '';
   name = '';
   extensions = new Set<Extension>();
+  /** The protocol version the worker announced (undefined: it sent none, so the base one). */
+  protocolVersion: string | undefined;
+  readonly connectedAt = Date.now();
+  /** performance.now() of its last frame (the relay writes it). */
+  lastSeen = performance.now();
+  /** Why the connection ended, once it has. */
+  cause: DisconnectCause | undefined;
+  readonly peer: string;
   private registerTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly ws: WebSocket,
-    readonly peer: string,
+    readonly info: ConnectionInfo,
     private readonly handlers: SessionHandlers,
     private readonly log: Logger,
     private readonly options: SessionOptions,
   ) {
+    this.peer = info.peer;
     this.registerTimer = setTimeout(() => this.close(CloseCode.protocolError, 'register expected'), options.registerTimeoutMs);
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
     ws.on('close', (code, reason) => this.onSocketClose(code, reason.toString()));
@@ -82,8 +100,9 @@ export class WorkerSession {
     if (this.state !== 'closed') sendBatched(this.ws, frame);
   }
 
-  close(code: number, reason: string): void {
+  close(code: number, reason: string, cause: DisconnectCause = 'protocol_error'): void {
     if (this.state === 'closed') return;
+    this.cause ??= cause;
     this.log.info({ worker: this.name || this.peer, code, reason }, 'closing worker connection');
     this.ws.close(code, reason.slice(0, 120));
     this.onSocketClose(code, reason);
@@ -104,6 +123,7 @@ export class WorkerSession {
         return this.close(CloseCode.protocolError, `unsupported protocol_version ${msg.protocol_version}; this server speaks ${PROTOCOL_VERSION}`);
       }
       clearTimeout(this.registerTimer);
+      this.protocolVersion = msg.protocol_version;
       const reg = sanitize(msg, this.options.maxConcurrent);
       this.name = reg.name;
       this.extensions = reg.extensions;
@@ -119,6 +139,7 @@ export class WorkerSession {
     if (this.state === 'closed') return;
     const wasRegistered = this.state === 'registered';
     this.state = 'closed';
+    this.cause ??= code === 1000 || code === 1001 ? 'closed_by_worker' : code >= 1002 && code <= 1009 ? 'protocol_error' : 'connection_lost';
     clearTimeout(this.registerTimer);
     if (wasRegistered) {
       this.log.info({ worker: this.name, worker_id: this.id, code, reason }, 'worker disconnected');

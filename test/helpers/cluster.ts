@@ -93,14 +93,21 @@ export function spawnCli(name: string, script: string, args: string[], env: Reco
   return new Proc(name, child);
 }
 
+/** Starts modelrelay-server with exactly these arguments, without waiting for it to listen. */
+export function spawnServer(args: string[], env: Record<string, string> = {}): Proc {
+  return spawnCli('server', 'server.js', args, env);
+}
+
 export interface ServerProc extends Proc {
   url: string;
 }
 
 export const SECRET = 'test-secret';
 
-export async function startServer(args: string[] = [], env: Record<string, string> = {}): Promise<ServerProc> {
-  const p = spawnCli('server', 'server.js', ['--listen', '127.0.0.1:0', '--worker-secret', SECRET, ...args], env) as ServerProc;
+/** `sharedSecret: false` starts it without --worker-secret (workers then need worker tokens). */
+export async function startServer(args: string[] = [], env: Record<string, string> = {}, opts: { sharedSecret?: boolean } = {}): Promise<ServerProc> {
+  const secret = opts.sharedSecret === false ? [] : ['--worker-secret', SECRET];
+  const p = spawnCli('server', 'server.js', ['--listen', '127.0.0.1:0', ...secret, ...args], env) as ServerProc;
   const line = await p.waitMsg('listening');
   p.url = line['url'] as string;
   return p;

@@ -82,6 +82,8 @@ test('a refused secret is logged as such and retried slowly, not in a hot loop',
   // A second attempt within the next second would be a hot loop; the retry delay is a minute.
   const reconnect = await worker.waitMsg('reconnecting');
   assert.ok(Number(reconnect['in_ms']) >= 10_000, `retry scheduled in ${String(reconnect['in_ms'])} ms`);
+  // The server's line can reach us after the worker's: wait for it, then count.
+  await server.waitMsg('worker authentication failed');
   assert.equal(server.count('worker authentication failed'), 1);
 });
 

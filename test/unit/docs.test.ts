@@ -1,4 +1,4 @@
-// Docs tested against code: the README's flag and error tables must match the code's tables.
+// Docs tested against code: the README's flag, error and metric tables must match the code's tables.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
@@ -6,6 +6,7 @@ import { SERVER_FLAGS } from '../../src/cli/server-flags.js';
 import { WORKER_FLAGS } from '../../src/cli/worker-flags.js';
 import { ERRORS } from '../../src/core/errors.js';
 import type { FlagSpec } from '../../src/cli/flags.js';
+import { Metrics } from '../../src/telemetry/metrics.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -42,9 +43,18 @@ test('README error table lists every error code with its status', () => {
   const documented = new Map<string, string>();
   for (const r of table) for (const code of r[0]!.match(/`([a-z_]+)`/g) ?? []) documented.set(code.slice(1, -1), r[1]!);
   for (const [code, spec] of Object.entries(ERRORS)) {
-    if (code === 'internal_error' || code === 'invalid_api_key') continue; // not reachable by users today
+    if (code === 'internal_error') continue; // not reachable by users
     assert.ok(documented.has(code), `error code ${code} missing from the README`);
     const status = documented.get(code)!;
     if (status !== '—') assert.ok(status.includes(String(spec.status)), `${code}: README says ${status}, code says ${spec.status}`);
   }
+});
+
+test('README metrics table lists exactly the modelrelay_ series the server exports, with their types', async () => {
+  const table = rows(section('### Metrics'));
+  const documented = new Map(table.map((r) => [r[0]!.replaceAll('`', ''), r[1]!]));
+  const metrics = new Metrics({ queueDepths: () => new Map(), workers: () => [] });
+  const exported = (await metrics.registry.getMetricsAsJSON()).filter((m) => m.name.startsWith('modelrelay_'));
+  assert.deepEqual([...documented.keys()].sort(), exported.map((m) => m.name).sort());
+  for (const m of exported) assert.equal(documented.get(m.name), String(m.type), `${m.name}: type`);
 });
