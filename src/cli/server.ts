@@ -3,7 +3,7 @@
 import { createLogger } from '../log.js';
 import { startServer } from '../server/index.js';
 import { VERSION } from '../version.js';
-import { helpText, parseFlags, parseListen, runMain } from './flags.js';
+import { helpText, listenError, parseFlags, parseListen, runMain } from './flags.js';
 import { readWorkerSecret } from './secret.js';
 import { SERVER_FLAGS } from './server-flags.js';
 
@@ -48,7 +48,9 @@ void runMain(async () => {
       },
     },
     log,
-  );
+  ).catch((err: unknown) => {
+    throw listenError(err, host, port, `--listen ${host.includes(':') ? `[${host}]` : host}:PORT (or LISTEN_ADDR)`);
+  });
   log.info({ url: server.url, version: VERSION }, 'listening');
   let signals = 0;
   const onSignal = (sig: string): void => {

@@ -3,7 +3,7 @@ import type { FlagSpec } from './flags.js';
 import { DEFAULT_WORKER_CONFIG } from '../worker/config.js';
 
 export const WORKER_FLAGS: FlagSpec[] = [
-  { name: 'proxy-url', env: 'PROXY_URL', kind: 'string', required: true, help: 'The server to connect to, e.g. http://relay.example:8080 (https → wss).' },
+  { name: 'proxy-url', env: 'PROXY_URL', kind: 'string', required: true, help: 'The relay to connect to, e.g. http://relay.example:8080 or https://example.org/relay (its path is kept; https → wss; ws:// and wss:// work too).' },
   { name: 'worker-secret', env: 'WORKER_SECRET', kind: 'string', required: true, orFlag: 'worker-secret-file', help: 'Shared secret the server expects (prefer the env var or a file: flags show in ps).' },
   { name: 'worker-secret-file', env: 'WORKER_SECRET_FILE', kind: 'string', help: 'Read the worker secret from this file (one line) instead.' },
   { name: 'backend-url', env: 'BACKEND_URL', kind: 'string', default: 'http://127.0.0.1:8000', help: 'The local OpenAI-compatible backend (llama-server, Ollama, vLLM, ...).' },

@@ -2,7 +2,7 @@
 // modelrelay-worker: runs on a GPU box, connects out to the server and serves its local backend.
 import { hostname } from 'node:os';
 import { createLogger } from '../log.js';
-import { WorkerAgent, DEFAULT_WORKER_CONFIG } from '../worker/index.js';
+import { WorkerAgent, DEFAULT_WORKER_CONFIG, workerConnectUrl } from '../worker/index.js';
 import { VERSION } from '../version.js';
 import { UsageError, helpText, parseFlags, runMain } from './flags.js';
 import { WORKER_FLAGS } from './worker-flags.js';
@@ -17,7 +17,11 @@ void runMain(async () => {
   if (flags === 'help') return void process.stdout.write(helpText('modelrelay-worker', SUMMARY, WORKER_FLAGS));
   if (flags === 'version') return void process.stdout.write(`${VERSION}\n`);
   const proxyUrl = flags['proxy-url'] as string;
-  if (!/^(https?|wss?):\/\//.test(proxyUrl)) throw new UsageError(`--proxy-url must start with http:// or https://, got '${proxyUrl}'`);
+  try {
+    workerConnectUrl(proxyUrl, 'check');
+  } catch {
+    throw new UsageError(`--proxy-url must be an http://, https://, ws:// or wss:// URL, got '${proxyUrl}'`);
+  }
   const modelsFlag = (flags['models'] as string).trim();
   const models = modelsFlag === 'auto' || modelsFlag === '*' || modelsFlag === '' ? 'auto' : modelsFlag.split(',').map((m) => m.trim()).filter(Boolean);
   const maxConcurrency = Math.floor(flags['max-concurrency'] as number);

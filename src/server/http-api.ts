@@ -1,10 +1,11 @@
-// The client-facing HTTP API: the OpenAI and Anthropic inference routes, /v1/models and /health.
+// The client-facing HTTP API: the OpenAI and Anthropic inference routes, /v1/models[/{id}] and /health.
 // Thin: validate, build an Exchange, hand it to the relay.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RelayError } from '../core/index.js';
 import type { Relay } from './relay.js';
 import { INFERENCE_ROUTES, forwardableHeaders } from '../protocol/index.js';
 import { Exchange, flavorOf } from './exchange.js';
+import { isModelsPath, serveModels } from './models-api.js';
 import { sendError } from './render-error.js';
 import { type BodyLimits, parseBody, readBody } from './request-body.js';
 import type { BodyBudget } from './body-budget.js';
@@ -35,14 +36,7 @@ export function createHttpHandler(opts: HttpApiOptions): (req: IncomingMessage, 
       if (req.method !== 'POST') return methodNotAllowed(res, flavor, 'POST');
       return handleInference(req, res, path, opts, limits);
     }
-    if (path === '/v1/models') {
-      if (req.method !== 'GET') return methodNotAllowed(res, flavor, 'GET');
-      const created = Math.floor(opts.startedAt / 1000);
-      return json(res, 200, {
-        object: 'list',
-        data: relay.scheduler.models().map((id) => ({ id, object: 'model', created, owned_by: 'modelrelay' })),
-      });
-    }
+    if (isModelsPath(path)) return serveModels(req, res, path, relay.scheduler, opts.startedAt);
     if (path === '/health' || path === '/healthz') {
       return json(res, relay.isClosing ? 503 : 200, {
         status: relay.isClosing ? 'shutting_down' : 'ok',

@@ -8,7 +8,6 @@ import {
   INFERENCE_ROUTES,
   PROTOCOL_VERSION,
   RequestErrorCode,
-  WORKER_CONNECT_PATH,
   decodeBinaryServerMessage,
   decodeServerMessage,
   encode,
@@ -26,6 +25,7 @@ import { BackendClient } from './backend-client.js';
 import { BackendHealth, describeFailure } from './backend-health.js';
 import type { WorkerConfig } from './config.js';
 import { discoverModels } from './model-discovery.js';
+import { workerConnectUrl } from './relay-url.js';
 import { RequestRunner, type RunnerOptions } from './request-runner.js';
 
 export type AgentState = 'connecting' | 'registering' | 'ready' | 'stopped';
@@ -126,9 +126,7 @@ export class WorkerAgent {
   private connect(): void {
     if (this.state === 'stopped') return;
     this.state = 'connecting';
-    const url = new URL(WORKER_CONNECT_PATH, this.cfg.proxyUrl.replace(/^http/, 'ws'));
-    url.searchParams.set('provider', this.cfg.provider);
-    const ws = new WebSocket(url, {
+    const ws = new WebSocket(workerConnectUrl(this.cfg.proxyUrl, this.cfg.provider), {
       headers: { 'x-worker-secret': this.cfg.workerSecret },
       maxPayload: Math.max(this.cfg.maxFrameBytes, 256 * 1024 * 1024),
       perMessageDeflate: false,
