@@ -18,5 +18,6 @@ export const WORKER_FLAGS: FlagSpec[] = [
   { name: 'heartbeat-timeout', env: 'HEARTBEAT_TIMEOUT_SECS', kind: 'number', default: DEFAULT_WORKER_CONFIG.heartbeatTimeoutMs / 1000, help: 'Reconnect after hearing nothing from the server for this long.' },
   { name: 'drain-timeout', env: 'DRAIN_TIMEOUT_SECS', kind: 'number', default: DEFAULT_WORKER_CONFIG.drainTimeoutMs / 1000, help: 'Seconds in-flight requests get to finish on SIGTERM.' },
   { name: 'max-frame-bytes', env: 'MAX_FRAME_BYTES', kind: 'number', default: DEFAULT_WORKER_CONFIG.maxFrameBytes, help: "Largest frame to send; a bigger backend answer fails with 502 instead of breaking the link." },
+  { name: 'egress-proxy', env: 'EGRESS_PROXY', kind: 'string', help: "Proxy for the connection to the relay (http://, https://, socks5://; user:password@ for auth), or 'none' for direct; overrides HTTPS_PROXY / HTTP_PROXY / NO_PROXY, which apply otherwise." },
   { name: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', help: 'trace, debug, info, warn, error or silent.' },
 ];
