@@ -5,10 +5,11 @@ import { createLogger } from '../log.js';
 import { startMockBackend } from '../mock-backend/index.js';
 import { startServer } from '../server/index.js';
 import { DEFAULT_WORKER_CONFIG, WorkerAgent } from '../worker/index.js';
-import { type FlagSpec, helpText, parseFlags, parseListen, runMain } from './flags.js';
+import { type FlagSpec, UsageError, helpText, listenError, parseFlags, parseListen, runMain } from './flags.js';
 
 const DEMO_FLAGS: FlagSpec[] = [
   { name: 'listen', env: 'DEMO_LISTEN', kind: 'string', default: '127.0.0.1:8080', help: 'Where the relay listens.' },
+  { name: 'port', env: 'DEMO_PORT', kind: 'number', help: "The relay's port (replaces the port of --listen)." },
   { name: 'backend-url', env: 'BACKEND_URL', kind: 'string', help: 'Use this backend instead of the simulated one (models read from it).' },
   { name: 'llama', env: 'DEMO_LLAMA', kind: 'boolean', default: false, help: "Run a real llama.cpp llama-server on a tiny generated model (fetched into .cache/)." },
   { name: 'token-delay-ms', env: 'DEMO_TOKEN_DELAY_MS', kind: 'number', default: 40, help: 'Simulated backend: delay between tokens.' },
@@ -23,6 +24,16 @@ void runMain(async () => {
   if (flags === 'version') return;
   const log = createLogger(flags['log-level'] as string);
   const cleanups: (() => Promise<void> | void)[] = [];
+
+  // The relay first: a taken port fails before a backend is started for nothing.
+  const listen = parseListen(flags['listen'] as string);
+  const { host } = listen;
+  const port = (flags['port'] as number | undefined) ?? listen.port;
+  if (!Number.isInteger(port) || port > 65535) throw new UsageError(`--port must be a port number, got '${port}'`);
+  const server = await startServer({ host, port, workerSecret: SECRET }, log).catch((err: unknown) => {
+    throw listenError(err, host, port, '--port PORT (npm run demo -- --port PORT)');
+  });
+  cleanups.push(() => server.destroy());
 
   let backendUrl: string;
   let backendLabel: string;
@@ -46,9 +57,6 @@ void runMain(async () => {
     backendLabel = `simulated backend ${mock.url}`;
   }
 
-  const { host, port } = parseListen(flags['listen'] as string);
-  const server = await startServer({ host, port, workerSecret: SECRET }, log);
-  cleanups.push(() => server.destroy());
   const agent = new WorkerAgent(
     { ...DEFAULT_WORKER_CONFIG, proxyUrl: server.url, workerSecret: SECRET, backendUrl, models: 'auto', workerName: 'demo-worker', maxConcurrency: 4 },
     log,

@@ -81,6 +81,15 @@ export function parseListen(value: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
+/** A failed listen as a message that names the address and says how to choose another. */
+export function listenError(err: unknown, host: string, port: number, howToChoose: string): Error {
+  const code = (err as { code?: string }).code;
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  if (code === 'EADDRINUSE') return new Error(`port ${port} is already in use (listening on ${where}); choose another with ${howToChoose}`);
+  if (code === 'EACCES') return new Error(`not allowed to listen on ${where} (ports below 1024 need privileges); choose another with ${howToChoose}`);
+  return err instanceof Error ? err : new Error(String(err));
+}
+
 /** Runs a command's main, turning usage errors into one line on stderr and exit code 2. */
 export async function runMain(main: () => Promise<void>): Promise<void> {
   try {

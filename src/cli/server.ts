@@ -3,7 +3,7 @@
 import { createLogger } from '../log.js';
 import { startServer } from '../server/index.js';
 import { VERSION } from '../version.js';
-import { UsageError, helpText, parseFlags, parseListen, runMain } from './flags.js';
+import { UsageError, helpText, listenError, parseFlags, parseListen, runMain } from './flags.js';
 import { MIN_SECRET_LENGTH, readWorkerSecret } from './secret.js';
 import { SERVER_FLAGS } from './server-flags.js';
 
@@ -62,7 +62,9 @@ void runMain(async () => {
       },
     },
     log,
-  );
+  ).catch((err: unknown) => {
+    throw listenError(err, host, port, `--listen ${host.includes(':') ? `[${host}]` : host}:PORT (or LISTEN_ADDR)`);
+  });
   log.info({ url: server.url, version: VERSION }, 'listening');
   let signals = 0;
   const onSignal = (sig: string): void => {

@@ -3,7 +3,7 @@ import type { FlagSpec } from './flags.js';
 import { DEFAULT_WORKER_CONFIG } from '../worker/config.js';
 
 export const WORKER_FLAGS: FlagSpec[] = [
-  { name: 'proxy-url', env: 'PROXY_URL', kind: 'string', required: true, help: 'The server to connect to, e.g. http://relay.example:8080 (https → wss).' },
+  { name: 'proxy-url', env: 'PROXY_URL', kind: 'string', required: true, help: 'The relay to connect to, e.g. http://relay.example:8080 or https://example.org/relay (its path is kept; https → wss; ws:// and wss:// work too).' },
   { name: 'worker-secret', env: 'WORKER_SECRET', kind: 'string', required: true, orFlag: 'worker-secret-file', help: 'Shared secret the server expects, or a worker token it issued (prefer the env var or a file: flags show in ps).' },
   { name: 'worker-secret-file', env: 'WORKER_SECRET_FILE', kind: 'string', help: 'Read the worker secret from this file (one line) instead.' },
   { name: 'backend-url', env: 'BACKEND_URL', kind: 'string', default: 'http://127.0.0.1:8000', help: 'The local OpenAI-compatible backend (llama-server, Ollama, vLLM, ...).' },
@@ -18,5 +18,6 @@ export const WORKER_FLAGS: FlagSpec[] = [
   { name: 'heartbeat-timeout', env: 'HEARTBEAT_TIMEOUT_SECS', kind: 'number', default: DEFAULT_WORKER_CONFIG.heartbeatTimeoutMs / 1000, help: 'Reconnect after hearing nothing from the server for this long.' },
   { name: 'drain-timeout', env: 'DRAIN_TIMEOUT_SECS', kind: 'number', default: DEFAULT_WORKER_CONFIG.drainTimeoutMs / 1000, help: 'Seconds in-flight requests get to finish on SIGTERM.' },
   { name: 'max-frame-bytes', env: 'MAX_FRAME_BYTES', kind: 'number', default: DEFAULT_WORKER_CONFIG.maxFrameBytes, help: "Largest frame to send; a bigger backend answer fails with 502 instead of breaking the link." },
+  { name: 'egress-proxy', env: 'EGRESS_PROXY', kind: 'string', help: "Proxy for the connection to the relay (http://, https://, socks5://; user:password@ for auth), or 'none' for direct; overrides HTTPS_PROXY / HTTP_PROXY / NO_PROXY, which apply otherwise." },
   { name: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', help: 'trace, debug, info, warn, error or silent.' },
 ];

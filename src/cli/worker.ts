@@ -2,7 +2,7 @@
 // modelrelay-worker: runs on a GPU box, connects out to the server and serves its local backend.
 import { hostname } from 'node:os';
 import { createLogger } from '../log.js';
-import { WorkerAgent, DEFAULT_WORKER_CONFIG } from '../worker/index.js';
+import { WorkerAgent, DEFAULT_WORKER_CONFIG, chooseEgress, workerConnectUrl, type EgressRoutes } from '../worker/index.js';
 import { VERSION } from '../version.js';
 import { UsageError, helpText, parseFlags, runMain } from './flags.js';
 import { WORKER_FLAGS } from './worker-flags.js';
@@ -17,7 +17,20 @@ void runMain(async () => {
   if (flags === 'help') return void process.stdout.write(helpText('modelrelay-worker', SUMMARY, WORKER_FLAGS));
   if (flags === 'version') return void process.stdout.write(`${VERSION}\n`);
   const proxyUrl = flags['proxy-url'] as string;
-  if (!/^(https?|wss?):\/\//.test(proxyUrl)) throw new UsageError(`--proxy-url must start with http:// or https://, got '${proxyUrl}'`);
+  let relayUrl: URL;
+  try {
+    relayUrl = workerConnectUrl(proxyUrl, 'check');
+  } catch {
+    throw new UsageError(`--proxy-url must be an http://, https://, ws:// or wss:// URL, got '${proxyUrl}'`);
+  }
+  const backendUrl = flags['backend-url'] as string;
+  if (!URL.canParse(backendUrl)) throw new UsageError(`--backend-url must be a URL, got '${backendUrl}'`);
+  let egress: EgressRoutes;
+  try {
+    egress = chooseEgress(relayUrl, new URL(backendUrl), flags['egress-proxy'] as string | undefined, process.env);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   const modelsFlag = (flags['models'] as string).trim();
   const models = modelsFlag === 'auto' || modelsFlag === '*' || modelsFlag === '' ? 'auto' : modelsFlag.split(',').map((m) => m.trim()).filter(Boolean);
   const maxConcurrency = Math.floor(flags['max-concurrency'] as number);
@@ -35,7 +48,7 @@ void runMain(async () => {
       ...DEFAULT_WORKER_CONFIG,
       proxyUrl,
       workerSecret: secret.value,
-      backendUrl: flags['backend-url'] as string,
+      backendUrl,
       models,
       workerName: (flags['worker-name'] as string | undefined) ?? hostname(),
       maxConcurrency,
@@ -48,6 +61,7 @@ void runMain(async () => {
       drainTimeoutMs: (flags['drain-timeout'] as number) * 1000,
       maxFrameBytes: flags['max-frame-bytes'] as number,
       logLevel: flags['log-level'] as string,
+      egress,
     },
     log,
   );

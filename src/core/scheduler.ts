@@ -212,6 +212,16 @@ export class Scheduler {
     return total > shown.length ? `${shown.join(', ')} and ${total - shown.length} more (GET /v1/models lists them)` : shown.join(', ');
   }
 
+  /** Whether a request for `model` would find a worker: one lists it, or one serves `*`. */
+  serves(model: string): boolean {
+    return this.byModel.has(model) || this.wildcards.size > 0;
+  }
+
+  /** The model_not_found message, for a request and for GET /v1/models/{id} alike. */
+  notServedMessage(model: string): string {
+    return `The model '${model}' is not served by any connected worker. Available models: ${this.someModels()}.`;
+  }
+
   workerList(): WorkerView[] {
     return [...this.workers.values()].map((w) => ({
       id: w.id,
@@ -256,7 +266,7 @@ export class Scheduler {
     if (!this.accepting) return [fail(id, 'shutting_down', 'The relay is shutting down; retry shortly.')];
     if (this.requests.has(id)) throw new Error(`duplicate request id ${id}`);
     if (!this.byModel.has(model) && this.wildcards.size === 0) {
-      return [fail(id, 'model_not_found', `The model '${model}' is not served by any connected worker. Available models: ${this.someModels()}.`)];
+      return [fail(id, 'model_not_found', this.notServedMessage(model))];
     }
     const req: Req = {
       id,

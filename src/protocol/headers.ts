@@ -10,6 +10,9 @@ const HOP_BY_HOP = new Set([
   'transfer-encoding',
   'upgrade',
   'host',
+  // A client's `Expect: 100-continue` is answered by the hop that reads the body (node:http sends
+  // the 100 itself); passed on, it makes undici refuse the backend call.
+  'expect',
   // Recomputed by whoever writes the body next.
   'content-length',
 ]);

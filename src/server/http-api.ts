@@ -1,6 +1,6 @@
-// The client-facing HTTP API: the OpenAI and Anthropic inference routes, /v1/models and /health,
-// with the operators' routes beside them. Thin: authenticate (from the headers, before any body),
-// validate, build an Exchange, hand it to the relay.
+// The client-facing HTTP API: the OpenAI and Anthropic inference routes, /v1/models[/{id}] and
+// /health, with the operators' routes beside them. Thin: authenticate (from the headers, before any
+// body), validate, build an Exchange, hand it to the relay.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RelayError } from '../core/index.js';
 import type { Relay } from './relay.js';
@@ -9,6 +9,7 @@ import type { Telemetry } from '../telemetry/index.js';
 import { CLIENT_KEY_HEADERS, type ClientGate } from './client-gate.js';
 import type { Cors } from './cors.js';
 import { Exchange, flavorOf } from './exchange.js';
+import { isModelsPath, serveModels } from './models-api.js';
 import { sendError } from './render-error.js';
 import { type BodyLimits, parseBody, readBody } from './request-body.js';
 import type { BodyBudget } from './body-budget.js';
@@ -51,15 +52,10 @@ export function createHttpHandler(opts: HttpApiOptions): (req: IncomingMessage, 
       if (key === null) return;
       return handleInference(req, res, path, opts, limits, key);
     }
-    if (path === '/v1/models') {
+    if (isModelsPath(path)) {
       if (opts.cors?.apply(req, res, 'GET')) return;
-      if (req.method !== 'GET') return methodNotAllowed(res, flavor, 'GET');
       if (opts.clientGate?.check(req, res, flavor, path) === null) return;
-      const created = Math.floor(opts.startedAt / 1000);
-      return json(res, 200, {
-        object: 'list',
-        data: relay.scheduler.models().map((id) => ({ id, object: 'model', created, owned_by: 'modelrelay' })),
-      });
+      return serveModels(req, res, path, relay.scheduler, opts.startedAt);
     }
     if (path === '/health' || path === '/healthz') {
       return json(res, relay.isClosing ? 503 : 200, {

@@ -1,5 +1,6 @@
 // Everything the worker can be told, with the defaults the CLI documents.
 import { DEFAULT_HEALTH_OPTIONS, type HealthOptions } from './backend-health.js';
+import { DIRECT, type EgressRoutes } from './egress-proxy.js';
 
 export interface WorkerConfig {
   proxyUrl: string;
@@ -25,6 +26,8 @@ export interface WorkerConfig {
   /** Delay before retrying after the server refused our secret. */
   authRetryMs: number;
   logLevel: string;
+  /** The proxies (if any) to the relay and to the backend, chosen at start (egress-proxy.ts). */
+  egress: EgressRoutes;
 }
 
 export const DEFAULT_WORKER_CONFIG: Omit<WorkerConfig, 'proxyUrl' | 'workerSecret' | 'backendUrl'> = {
@@ -42,4 +45,5 @@ export const DEFAULT_WORKER_CONFIG: Omit<WorkerConfig, 'proxyUrl' | 'workerSecre
   health: DEFAULT_HEALTH_OPTIONS,
   authRetryMs: 60_000,
   logLevel: 'info',
+  egress: DIRECT,
 };

@@ -1,3 +1,5 @@
 // Public face of the worker module.
 export { WorkerAgent } from './worker-agent.js';
 export { DEFAULT_WORKER_CONFIG, type WorkerConfig } from './config.js';
+export { workerConnectUrl } from './relay-url.js';
+export { chooseEgress, type EgressRoutes } from './egress-proxy.js';

@@ -1,6 +1,7 @@
 // The worker daemon: keeps one outbound WebSocket to the server alive (reconnect with backoff and
 // jitter, silence watchdog), registers its models, runs requests with a local concurrency limit,
 // and drains on request. Connection states: connecting → registering → ready → (closed → connecting).
+import type { Agent, ClientRequest } from 'node:http';
 import WebSocket from 'ws';
 import {
   CloseCode,
@@ -8,7 +9,6 @@ import {
   INFERENCE_ROUTES,
   PROTOCOL_VERSION,
   RequestErrorCode,
-  WORKER_CONNECT_PATH,
   decodeBinaryServerMessage,
   decodeServerMessage,
   encode,
@@ -25,7 +25,9 @@ import { LogLimiter } from '../log-limiter.js';
 import { BackendClient } from './backend-client.js';
 import { BackendHealth, describeFailure } from './backend-health.js';
 import type { WorkerConfig } from './config.js';
+import { describe, isLoopback, redact, refusalHint, tunnelAgent, tunnelFailure } from './egress-proxy.js';
 import { discoverModels } from './model-discovery.js';
+import { workerConnectUrl } from './relay-url.js';
 import { RequestRunner, type RunnerOptions } from './request-runner.js';
 
 export type AgentState = 'connecting' | 'registering' | 'ready' | 'stopped';
@@ -34,6 +36,10 @@ export class WorkerAgent {
   state: AgentState = 'connecting';
   private ws: WebSocket | undefined;
   private readonly backend: BackendClient;
+  /** Carries the WebSocket through the egress proxy; undefined = direct. */
+  private readonly tunnel: Agent | undefined;
+  /** The proxy's answer to each attempt's CONNECT (HTTP proxies only). */
+  private readonly tunnelStatus = new WeakMap<ClientRequest, number>();
   private readonly runners = new Map<string, RequestRunner>();
   private extensions = new Set<Extension>();
   private flowWindow: number | undefined;
@@ -61,10 +67,13 @@ export class WorkerAgent {
     private readonly cfg: WorkerConfig,
     private readonly log: Logger,
   ) {
-    this.backend = new BackendClient(cfg.backendUrl, Math.max(2, cfg.maxConcurrency * 2));
+    this.backend = new BackendClient(cfg.backendUrl, Math.max(2, cfg.maxConcurrency * 2), cfg.egress.backend.proxy);
     this.endpoints = new Set([...INFERENCE_ROUTES, ...cfg.extraEndpoints]);
     this.serverWarnings = new LogLimiter(log);
     this.health = new BackendHealth(this.backend, cfg.health, (up, reason) => this.onBackendChange(up, reason));
+    const relayProxy = cfg.egress.relay.proxy;
+    this.tunnel = relayProxy ? tunnelAgent(relayProxy) : undefined;
+    this.tunnel?.on('proxyConnect', (connect: { statusCode: number }, req: ClientRequest) => this.tunnelStatus.set(req, connect.statusCode));
     this.stoppedPromise = new Promise((r) => (this.resolveStopped = r));
   }
 
@@ -78,6 +87,11 @@ export class WorkerAgent {
   }
 
   async start(): Promise<void> {
+    const { relay, backend } = this.cfg.egress;
+    this.log.info({ relay: describe(relay), backend: describe(backend) }, 'egress proxies');
+    if (backend.proxy && isLoopback(new URL(this.cfg.backendUrl))) {
+      this.log.warn({ backend: this.cfg.backendUrl, proxy: redact(backend.proxy) }, `the local backend is reached through ${backend.reason}; add its host to NO_PROXY unless that is intended`);
+    }
     // A backend that isn't up yet (a large model still loading) is probed with a short backoff, and
     // its models are registered the moment it answers, not at the next refresh.
     await this.health.probe();
@@ -126,17 +140,27 @@ export class WorkerAgent {
   private connect(): void {
     if (this.state === 'stopped') return;
     this.state = 'connecting';
-    const url = new URL(WORKER_CONNECT_PATH, this.cfg.proxyUrl.replace(/^http/, 'ws'));
-    url.searchParams.set('provider', this.cfg.provider);
-    const ws = new WebSocket(url, {
+    const ws = new WebSocket(workerConnectUrl(this.cfg.proxyUrl, this.cfg.provider), {
       headers: { 'x-worker-secret': this.cfg.workerSecret },
       maxPayload: Math.max(this.cfg.maxFrameBytes, 256 * 1024 * 1024),
       perMessageDeflate: false,
       handshakeTimeout: 10_000,
+      ...(this.tunnel ? { agent: this.tunnel } : {}),
     });
     this.ws = ws;
     let refused = false;
-    ws.on('unexpected-response', (_req, res) => {
+    let proxyFailed = false;
+    let opened = false;
+    ws.on('unexpected-response', (req, res) => {
+      const tunnel = this.tunnelStatus.get(req);
+      if (tunnel !== undefined && tunnel !== 200) {
+        // The answer is the proxy's, not the relay's: retry with the usual backoff, never go direct.
+        proxyFailed = true;
+        const status = res.statusCode ?? 0;
+        this.log.warn({ proxy: redact(this.cfg.egress.relay.proxy!), status, reason: res.statusMessage, hint: refusalHint(status) }, 'the egress proxy refused the tunnel to the relay');
+        res.resume();
+        return ws.terminate();
+      }
       refused = res.statusCode === 401 || res.statusCode === 403 || res.statusCode === 429;
       if (res.statusCode === 401) this.log.error({ server: this.cfg.proxyUrl }, 'the server refused the worker secret (401): check --worker-secret');
       else this.log.warn({ server: this.cfg.proxyUrl, status: res.statusCode }, 'the server refused the connection');
@@ -144,6 +168,7 @@ export class WorkerAgent {
       ws.terminate();
     });
     ws.on('open', () => {
+      opened = true;
       this.state = 'registering';
       this.extensions = new Set(); // each session negotiates afresh, in its register_ack
       this.heard();
@@ -166,7 +191,16 @@ export class WorkerAgent {
       if (this.extensions.has('binary-frames')) this.onMessage(decodeBinaryServerMessage(data as Buffer));
       else this.serverWarnings.warn('binary', {}, 'ignoring a binary frame: binary-frames was not negotiated');
     });
-    ws.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
+    ws.on('error', (err) => {
+      const proxy = this.cfg.egress.relay.proxy;
+      // Before the socket opens, through a proxy, a failure is the proxy's or the tunnel's.
+      if (proxy && !proxyFailed && !opened) {
+        proxyFailed = true;
+        this.log.warn({ proxy: redact(proxy), err: err.message }, tunnelFailure(err));
+        return;
+      }
+      this.log.debug({ err: err.message }, 'socket error');
+    });
     ws.on('close', (code, reason) => {
       if (this.ws !== ws) return;
       clearTimeout(this.watchdog);

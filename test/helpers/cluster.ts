@@ -125,6 +125,8 @@ export interface WorkerOptions {
   waitRegistered?: boolean;
   /** Pass no --worker-secret (the args give it another way). */
   omitSecret?: boolean;
+  /** Extra environment (proxy variables, NODE_EXTRA_CA_CERTS). */
+  env?: Record<string, string>;
 }
 
 export async function startWorker(o: WorkerOptions): Promise<Proc> {
@@ -137,7 +139,7 @@ export async function startWorker(o: WorkerOptions): Promise<Proc> {
     '--models', o.models ?? 'mock-model',
     '--max-concurrency', String(o.maxConcurrency ?? 4),
     ...(o.args ?? []),
-  ]);
+  ], o.env);
   if (o.waitRegistered !== false) await p.waitMsg('registered');
   return p;
 }

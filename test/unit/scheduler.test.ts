@@ -94,6 +94,15 @@ describe('eligibility', () => {
     assert.deepEqual(s.models(), []);
   });
 
+  it('serves() says whether a request for a model would find a worker (GET /v1/models/{id})', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m1'], 1), 0);
+    assert.equal(s.serves('m1'), true);
+    assert.equal(s.serves('m2'), false);
+    s.registerWorker(worker('W', ['*'], 1), 0);
+    assert.equal(s.serves('m2'), true, 'a * worker serves it');
+  });
+
   it('a worker serving a different model is not used even when idle', () => {
     const s = make();
     s.registerWorker(worker('A', ['m1'], 1), 0);

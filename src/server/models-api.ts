@@ -1,0 +1,64 @@
+// GET /v1/models and GET /v1/models/{id}: the models connected workers serve, in OpenAI's shape, or in
+// Anthropic's when the request carries `anthropic-version` (the Anthropic SDK always sends it).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RelayError, type Scheduler } from '../core/index.js';
+import { MAX_MODEL_NAME } from './config.js';
+import { sendError, type ApiFlavor } from './render-error.js';
+
+const PREFIX = '/v1/models';
+
+export function isModelsPath(path: string): boolean {
+  return path === PREFIX || path.startsWith(`${PREFIX}/`);
+}
+
+/** `path` is the request path without query or trailing slash; ids may contain '/' (`Qwen/Qwen2.5-7B`),
+ * raw or percent-encoded (the SDKs send `%2F`). */
+export function serveModels(req: IncomingMessage, res: ServerResponse, path: string, scheduler: Scheduler, startedAt: number): void {
+  const flavor: ApiFlavor = req.headers['anthropic-version'] !== undefined ? 'anthropic' : 'openai';
+  if (req.method !== 'GET') {
+    res.setHeader('allow', 'GET');
+    return sendError(res, flavor, new RelayError('method_not_allowed', 'Use GET for this route.'));
+  }
+  if (path === PREFIX) {
+    const ids = scheduler.models();
+    return json(res, flavor === 'anthropic' ? anthropicPage(ids, req.url ?? '', startedAt) : { object: 'list', data: ids.map((id) => openaiModel(id, startedAt)) });
+  }
+  let id: string;
+  try {
+    id = decodeURIComponent(path.slice(PREFIX.length + 1));
+  } catch {
+    return sendError(res, flavor, new RelayError('invalid_request', 'The model id in the path is not valid percent-encoding.'));
+  }
+  if (id.length > MAX_MODEL_NAME) {
+    return sendError(res, flavor, new RelayError('model_not_found', `No model has an id of ${id.length} characters; the limit is ${MAX_MODEL_NAME}.`));
+  }
+  if (!scheduler.serves(id)) return sendError(res, flavor, new RelayError('model_not_found', scheduler.notServedMessage(id)));
+  json(res, flavor === 'anthropic' ? anthropicModel(id, startedAt) : openaiModel(id, startedAt));
+}
+
+function openaiModel(id: string, startedAt: number): object {
+  return { id, object: 'model', created: Math.floor(startedAt / 1000), owned_by: 'modelrelay' };
+}
+
+function anthropicModel(id: string, startedAt: number): object {
+  return { type: 'model', id, display_name: id, created_at: new Date(startedAt).toISOString() };
+}
+
+/** Anthropic's cursor paging: `limit` (default 20, 1–1000), `after_id` or `before_id`. Cursors compare
+ * by name (the list is sorted), so a page stays right when models come and go between calls. */
+function anthropicPage(ids: string[], url: string, startedAt: number): object {
+  const q = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
+  const limit = Math.min(1000, Math.max(1, Math.floor(Number(q.get('limit') ?? 20)) || 20));
+  const after = q.get('after_id');
+  const before = q.get('before_id');
+  const rest = after !== null ? ids.filter((id) => id > after) : before !== null ? ids.filter((id) => id < before) : ids;
+  // Going backwards, the page is the `limit` ids just before the cursor.
+  const page = after === null && before !== null ? rest.slice(-limit) : rest.slice(0, limit);
+  return { data: page.map((id) => anthropicModel(id, startedAt)), has_more: rest.length > page.length, first_id: page[0] ?? null, last_id: page.at(-1) ?? null };
+}
+
+function json(res: ServerResponse, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
