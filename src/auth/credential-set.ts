@@ -2,7 +2,7 @@
 // one costs a hash and a map lookup, never a database round trip. The store is written first; the
 // in-memory set changes only once the store has the change, so memory never claims what disk lost.
 import { timingSafeEqual } from 'node:crypto';
-import type { CredentialKind, CredentialRecord, Store } from '../store/index.js';
+import type { CredentialKind, CredentialRecord, KeyPolicy, Store } from '../store/index.js';
 import { hashSecret, newSecret } from './secrets.js';
 
 export interface Credential {
@@ -10,6 +10,8 @@ export interface Credential {
   name: string;
   prefix: string;
   createdAt: number;
+  /** Read on every request: replaced (never mutated) by setPolicy, so a request sees one version. */
+  policy: KeyPolicy;
 }
 
 export interface IssuedCredential extends Credential {
@@ -42,12 +44,27 @@ export class CredentialSet {
     return found;
   }
 
-  issue(name: string, now: number): IssuedCredential {
+  issue(name: string, now: number, policy: KeyPolicy = {}): IssuedCredential {
     const s = newSecret(this.kind === 'client_key' ? 'mr' : 'mrw');
-    const rec: CredentialRecord = { id: s.id, kind: this.kind, name, prefix: s.prefix, hash: s.hash, createdAt: now, revokedAt: undefined };
+    const rec: CredentialRecord = { id: s.id, kind: this.kind, name, prefix: s.prefix, hash: s.hash, createdAt: now, revokedAt: undefined, policy };
     this.store.addCredential(rec);
     const cred = this.remember(rec);
-    return { id: cred.id, name: cred.name, prefix: cred.prefix, createdAt: cred.createdAt, secret: s.secret };
+    return { id: cred.id, name: cred.name, prefix: cred.prefix, createdAt: cred.createdAt, policy: cred.policy, secret: s.secret };
+  }
+
+  /** The valid credential with this id, or undefined. */
+  get(id: string): Credential | undefined {
+    const hash = this.byId.get(id);
+    return hash === undefined ? undefined : this.byHash.get(hash);
+  }
+
+  /** Replaces a key's policy (store first); the next request with it sees the new one. */
+  setPolicy(id: string, policy: KeyPolicy): Credential | undefined {
+    const hash = this.byId.get(id);
+    const c = hash === undefined ? undefined : this.byHash.get(hash);
+    if (!c || !this.store.setPolicy(this.kind, id, policy)) return undefined;
+    c.policy = policy;
+    return c;
   }
 
   /** False if no valid credential has this id. Listeners run before it returns. */
@@ -69,11 +86,11 @@ export class CredentialSet {
   }
 
   list(): Credential[] {
-    return [...this.byHash.values()].map(({ id, name, prefix, createdAt }) => ({ id, name, prefix, createdAt })).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+    return [...this.byHash.values()].map(({ id, name, prefix, createdAt, policy }) => ({ id, name, prefix, createdAt, policy })).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
   }
 
   private remember(r: CredentialRecord): Credential & { digest: Buffer } {
-    const c = { id: r.id, name: r.name, prefix: r.prefix, createdAt: r.createdAt, digest: Buffer.from(r.hash, 'hex') };
+    const c = { id: r.id, name: r.name, prefix: r.prefix, createdAt: r.createdAt, policy: r.policy ?? {}, digest: Buffer.from(r.hash, 'hex') };
     this.byHash.set(r.hash, c);
     this.byId.set(r.id, r.hash);
     return c;

@@ -54,8 +54,12 @@ export class FairQueue<T> {
   /** Slots taken so far: with a slot's `servedBefore`, an estimate of how far it has advanced. */
   served = 0;
 
-  /** `agingMs` 0 = no aging. */
-  constructor(private readonly agingMs: number) {}
+  /** `agingMs` 0 = no aging. A `blocked` tenant (at its in-flight limit) is passed over until it
+   * isn't; requeued slots are never held back. */
+  constructor(
+    private readonly agingMs: number,
+    private readonly blocked: (tenant: string) => boolean = () => false,
+  ) {}
 
   /** Queues `item`; a requeued one goes before everything else. Returns its slot (for `remove`). */
   push(item: T, seq: number, tenant: string, level: Level, now: number, requeued: boolean): Slot<T> {
@@ -142,19 +146,27 @@ export class FairQueue<T> {
   /** The live slot of the tenant whose turn it is in `level`; tenants left with no work drop out. */
   private roundRobinHead(level: number): Slot<T> | undefined {
     const band = this.bands[level]!;
-    for (;;) {
+    // Blocked tenants lose their turn (to the back of the ring): at most one pass over them.
+    for (let passed = 0; ; ) {
       const turn = band.ring.peek(always);
       if (turn === undefined) return undefined;
       const head = turn.slots.peek(isLive);
-      if (head) return head;
+      if (!head) {
+        band.ring.shift();
+        band.tenants.delete(turn.tenant);
+        continue;
+      }
+      if (!this.blocked(turn.tenant)) return head;
+      if (++passed > band.ring.rawLength) return undefined;
       band.ring.shift();
-      band.tenants.delete(turn.tenant);
+      band.ring.push(turn);
     }
   }
 
   private agedHead(level: number, now: number): Slot<T> | undefined {
     if (this.agingMs <= 0) return undefined;
     const oldest = this.bands[level]!.byAge.peek(isLive);
-    return oldest && now - oldest.enqueuedAt >= this.agingMs ? oldest : undefined;
+    // (A blocked tenant's oldest slot holds aging back for the band until the tenant has room.)
+    return oldest && now - oldest.enqueuedAt >= this.agingMs && !this.blocked(oldest.tenant) ? oldest : undefined;
   }
 }

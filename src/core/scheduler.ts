@@ -77,6 +77,9 @@ interface Req {
   /** Whose turn it is in the fair queue: the client key, or the client address. */
   tenant: string;
   level: Level;
+  /** The tenant's in-flight limit (a key's max_concurrent), 0 = none; counted while it holds a slot. */
+  tenantLimit: number;
+  holdsTenantSlot: boolean;
   /** Its place in the model's queue while queued. */
   slot: Slot<Req> | undefined;
   /** A byte has reached the client: the request can no longer be retried elsewhere. */
@@ -131,6 +134,8 @@ type ModelQueue = FairQueue<Req>;
 export interface SubmitOptions {
   tenant?: string;
   priority?: Priority;
+  /** In-flight requests the tenant may have at once; more wait their turn in the queue (0 = none). */
+  tenantLimit?: number;
 }
 
 export type Ownership = 'active' | 'late' | 'foreign';
@@ -166,6 +171,12 @@ export class Scheduler {
   private readonly openByModel = new Map<string, Set<Worker>>();
   private readonly openWildcards = new Set<Worker>();
   private readonly queues = new Map<string, ModelQueue>();
+  /** Per-tenant in-flight counts and limits, for tenants with a limit only. */
+  private readonly tenantInFlight = new Map<string, number>();
+  private readonly tenantLimits = new Map<string, number>();
+  private readonly isTenantBlocked = (tenant: string): boolean => this.tenantBlocked(tenant);
+  /** A limited tenant dropped below its limit: idle workers may now take its queued requests. */
+  private refillNeeded = false;
   private readonly deadlines = new DeadlineHeap<DeadlineKind>();
   private queued = 0;
   private seq = 0;
@@ -276,6 +287,8 @@ export class Scheduler {
       requeued: false,
       tenant: opts.tenant ?? '',
       level: levelOf(opts.priority ?? 'normal'),
+      tenantLimit: opts.tenantLimit ?? 0,
+      holdsTenantSlot: false,
       slot: undefined,
       started: false,
       requeues: 0,
@@ -283,7 +296,8 @@ export class Scheduler {
       lastActivity: now,
       deadline: undefined,
     };
-    const w = this.pickWorker(model);
+    if (req.tenantLimit > 0) this.tenantLimits.set(req.tenant, req.tenantLimit);
+    const w = this.tenantBlocked(req.tenant) ? undefined : this.pickWorker(model);
     if (w) {
       this.requests.set(id, req);
       return [this.assign(req, w, now)];
@@ -492,6 +506,7 @@ export class Scheduler {
     for (const id of w.inFlight) {
       const r = this.requests.get(id)!;
       if (r.state === 'cancelling') {
+        this.release(r); // its tenant's slot (the worker's are all dropped below)
         this.forget(r);
         continue;
       }
@@ -502,7 +517,7 @@ export class Scheduler {
       }
     }
     w.inFlight.clear();
-    return cmds;
+    return this.refillNeeded ? cmds.concat(this.refill(now)) : cmds;
   }
 
   // ---------- shutdown and time ----------
@@ -633,6 +648,12 @@ export class Scheduler {
       inQueues += q.length;
     }
     if (inQueues !== this.queued) throw new Error(`queues hold ${inQueues} live slots, ${this.queued} requests queued`);
+    const held = new Map<string, number>();
+    for (const r of this.requests.values()) {
+      if (r.holdsTenantSlot !== (r.tenantLimit > 0 && r.state !== 'queued')) throw new Error(`${r.id} tenant slot bookkeeping`);
+      if (r.holdsTenantSlot) held.set(r.tenant, (held.get(r.tenant) ?? 0) + 1);
+    }
+    for (const [t, n] of this.tenantInFlight) if (held.get(t) !== n) throw new Error(`tenant ${t} in flight ${n}, holding ${held.get(t) ?? 0}`);
     // Only live requests hold deadlines (workers hold at most four each).
     if (this.deadlines.size > this.requests.size + 4 * this.workers.size) {
       throw new Error(`deadline heap holds ${this.deadlines.size} entries for ${this.requests.size} requests`);
@@ -645,6 +666,21 @@ export class Scheduler {
     if (w.draining || w.saturated || w.backendDown || w.breaker === 'open') return false;
     // Half open: one probe request at a time decides whether the worker is back.
     return w.inFlight.size < (w.breaker === 'half_open' ? 1 : w.maxConcurrent);
+  }
+
+  private tenantBlocked(tenant: string): boolean {
+    const limit = this.tenantLimits.get(tenant);
+    return limit !== undefined && (this.tenantInFlight.get(tenant) ?? 0) >= limit;
+  }
+
+  /** After a limited tenant dropped below its limit: every worker with room may now take its work
+   * (O(workers), only on such a transition). */
+  private refill(now: number): Command[] {
+    if (!this.refillNeeded) return [];
+    this.refillNeeded = false;
+    const cmds: Command[] = [];
+    for (const w of this.workers.values()) if (w.open) cmds.push(...this.fillOnly(w, now));
+    return cmds;
   }
 
   private setBackend(w: Worker, down: boolean, reason: string): void {
@@ -728,6 +764,10 @@ export class Scheduler {
   }
 
   private assign(r: Req, w: Worker, now: number): Command {
+    if (r.tenantLimit > 0 && !r.holdsTenantSlot) {
+      r.holdsTenantSlot = true;
+      this.tenantInFlight.set(r.tenant, (this.tenantInFlight.get(r.tenant) ?? 0) + 1);
+    }
     r.state = 'running';
     r.workerId = w.id;
     r.lastActivity = now;
@@ -739,8 +779,14 @@ export class Scheduler {
     return { type: 'dispatch', requestId: r.id, workerId: w.id };
   }
 
-  /** Give a worker with free slots the next waiting requests it can serve. */
+  /** Give a worker with free slots the next waiting requests it can serve (and, after a tenant
+   * left its limit, every other worker too). */
   private fill(w: Worker, now: number): Command[] {
+    const cmds = this.fillOnly(w, now);
+    return this.refillNeeded ? cmds.concat(this.refill(now)) : cmds;
+  }
+
+  private fillOnly(w: Worker, now: number): Command[] {
     const cmds: Command[] = [];
     while (this.queued > 0 && this.eligible(w)) {
       const q = this.bestQueueFor(w, now);
@@ -776,7 +822,7 @@ export class Scheduler {
   private enqueue(r: Req, now: number, front: boolean): void {
     let q = this.queues.get(r.model);
     if (!q) {
-      q = new FairQueue<Req>(this.config.priorityAgingMs);
+      q = new FairQueue<Req>(this.config.priorityAgingMs, this.isTenantBlocked);
       this.queues.set(r.model, q);
     }
     r.state = 'queued';
@@ -858,6 +904,13 @@ export class Scheduler {
   }
 
   private release(r: Req): void {
+    if (r.holdsTenantSlot) {
+      r.holdsTenantSlot = false;
+      const n = (this.tenantInFlight.get(r.tenant) ?? 1) - 1;
+      if (n <= 0) this.tenantInFlight.delete(r.tenant);
+      else this.tenantInFlight.set(r.tenant, n);
+      if (this.queued > 0 && n + 1 === this.tenantLimits.get(r.tenant)) this.refillNeeded = true;
+    }
     const w = r.workerId === undefined ? undefined : this.workers.get(r.workerId);
     if (w) {
       w.inFlight.delete(r.id);

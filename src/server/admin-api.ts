@@ -4,7 +4,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Auth, Credential, CredentialSet } from '../auth/index.js';
 import { RelayError } from '../core/index.js';
-import { emptyUsage, type KeyUsage } from '../store/index.js';
+import { emptyUsage, type KeyPolicy, type KeyUsage } from '../store/index.js';
+import type { KeyLimits } from './key-limits.js';
 import type { Telemetry } from '../telemetry/index.js';
 import type { AdminGate } from './admin-gate.js';
 import type { Relay } from './relay.js';
@@ -23,6 +24,8 @@ export interface AdminApiOptions {
   telemetry: Telemetry;
   /** Stored usage per key, pending writes included. */
   usage: () => Map<string, KeyUsage>;
+  /** Keys' rate-limit windows (with --require-api-keys): use in the last minute. */
+  keyLimits?: KeyLimits;
 }
 
 export class AdminApi {
@@ -51,7 +54,8 @@ export class AdminApi {
             if (req.method === 'POST') return this.issue(req, res, set);
             return methodNotAllowed(req, res, 'GET, POST');
           }
-          if (parts.length === 2) return this.only(req, res, 'DELETE', () => this.revoke(res, set, id!));
+          if (parts.length === 2 && set.kind === 'client_key' && req.method === 'PATCH') return this.patch(req, res, set, id!);
+          if (parts.length === 2) return this.only(req, res, set.kind === 'client_key' && req.method !== 'DELETE' ? 'DELETE, PATCH' : 'DELETE', () => this.revoke(res, set, id!));
           break;
         }
       }
@@ -76,8 +80,42 @@ export class AdminApi {
   }
 
   private list(set: CredentialSet): unknown[] {
-    const usage = set.kind === 'client_key' ? this.opts.usage() : undefined;
-    return set.list().map((c) => ({ ...view(c), ...(usage ? { usage: usageView(usage.get(c.id) ?? emptyUsage()) } : {}) }));
+    if (set.kind !== 'client_key') return set.list().map(view);
+    const usage = this.opts.usage();
+    return set.list().map((c) => this.keyView(c, usage));
+  }
+
+  /** A key with its policy, stored usage and what it uses now (in flight, last minute). */
+  private keyView(c: Credential, usage: Map<string, KeyUsage>): unknown {
+    const minute = this.opts.keyLimits?.lastMinute(c.id);
+    return {
+      ...view(c),
+      ...policyView(c.policy),
+      usage: {
+        ...(usageView(usage.get(c.id) ?? emptyUsage()) as object),
+        in_flight: this.opts.relay.inFlightForKey(c.id),
+        requests_last_minute: minute?.requests ?? 0,
+        tokens_last_minute: minute?.tokens ?? 0,
+      },
+    };
+  }
+
+  private patch(req: IncomingMessage, res: ServerResponse, set: CredentialSet, id: string): void {
+    readBody(req, res, ADMIN_BODY_LIMITS, (err, buf) => {
+      if (err && !(err instanceof RelayError)) return;
+      try {
+        if (err) throw err;
+        const current = set.get(id);
+        if (!current) throw new RelayError('not_found', `No valid key has the id '${id}'.`);
+        const body = parseObject(buf, 'a JSON object with the fields to change');
+        const changed = set.setPolicy(id, parsePolicy(body, current.policy));
+        if (!changed) throw new RelayError('not_found', `No valid key has the id '${id}'.`);
+        json(res, 200, this.keyView(changed, this.opts.usage()));
+      } catch (e) {
+        sendError(res, 'openai', e instanceof RelayError ? e : new RelayError('internal_error', `Could not store the key: ${(e as Error).message}`));
+        if (!(e instanceof RelayError)) console.error(e);
+      }
+    });
   }
 
   private issue(req: IncomingMessage, res: ServerResponse, set: CredentialSet): void {
@@ -85,9 +123,11 @@ export class AdminApi {
       if (err && !(err instanceof RelayError)) return;
       try {
         if (err) throw err;
-        const name = parseName(buf);
-        const issued = set.issue(name, Date.now());
-        json(res, 201, { ...view(issued), secret: issued.secret });
+        const body = parseObject(buf, "a JSON object with a 'name' string");
+        const name = parseName(body);
+        const policy = set.kind === 'client_key' ? parsePolicy(body, {}) : {};
+        const issued = set.issue(name, Date.now(), policy);
+        json(res, 201, { ...view(issued), ...(set.kind === 'client_key' ? policyView(issued.policy) : {}), secret: issued.secret });
       } catch (e) {
         sendError(res, 'openai', e instanceof RelayError ? e : new RelayError('internal_error', `Could not store the credential: ${(e as Error).message}`));
         if (!(e instanceof RelayError)) console.error(e);
@@ -102,14 +142,44 @@ export class AdminApi {
   }
 }
 
-function parseName(buf: Buffer): string {
+function parseObject(buf: Buffer, what: string): Record<string, unknown> {
   let body: unknown;
   try {
     body = JSON.parse(buf.toString('utf8'));
   } catch {
-    throw new RelayError('invalid_request', "The body must be a JSON object with a 'name' string.");
+    throw new RelayError('invalid_request', `The body must be ${what}.`);
   }
-  const name = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { name?: unknown }).name : undefined;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new RelayError('invalid_request', `The body must be ${what}.`);
+  return body as Record<string, unknown>;
+}
+
+const LIMIT_FIELDS = ['max_concurrent', 'requests_per_minute', 'tokens_per_minute'] as const;
+
+/** The policy fields of a body over `base`: each may be set, or cleared with null; 400 names a bad one. */
+function parsePolicy(body: Record<string, unknown>, base: KeyPolicy): KeyPolicy {
+  const out: KeyPolicy = { ...base };
+  if ('priority' in body) {
+    const p = body['priority'];
+    if (p === null) delete out.priority;
+    else if (p === 'high' || p === 'normal' || p === 'low') out.priority = p;
+    else throw new RelayError('invalid_request', "'priority' must be \"high\", \"normal\" or \"low\".");
+  }
+  for (const f of LIMIT_FIELDS) {
+    if (!(f in body)) continue;
+    const v = body[f];
+    if (v === null) delete out[f];
+    else if (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 1e9) out[f] = v;
+    else throw new RelayError('invalid_request', `'${f}' must be a whole number of at least 1, or null for no limit.`);
+  }
+  return out;
+}
+
+function policyView(p: KeyPolicy): { priority: string; max_concurrent: number | null; requests_per_minute: number | null; tokens_per_minute: number | null } {
+  return { priority: p.priority ?? 'normal', max_concurrent: p.max_concurrent ?? null, requests_per_minute: p.requests_per_minute ?? null, tokens_per_minute: p.tokens_per_minute ?? null };
+}
+
+function parseName(body: Record<string, unknown>): string {
+  const name = body['name'];
   if (typeof name !== 'string' || name.trim().length === 0 || name.length > MAX_NAME || /[\u0000-\u001f\u007f]/.test(name)) {
     throw new RelayError('invalid_request', `'name' must be a string of 1 to ${MAX_NAME} printable characters.`);
   }

@@ -31,6 +31,8 @@ export interface ExchangeInit {
   /** Whose turn it is in the fair queue (client key or address), and its priority. */
   tenant?: string;
   priority?: Priority;
+  /** The tenant's in-flight limit (its key's max_concurrent), 0 = none. */
+  tenantLimit?: number;
   /** The client key that authorised it (with --require-api-keys). */
   key?: { readonly id: string; readonly name: string };
 }
@@ -58,6 +60,7 @@ export class Exchange {
   flow: FlowCredit | undefined;
   readonly tenant: string;
   readonly priority: Priority;
+  readonly tenantLimit: number;
   /** The backend's answer has begun reaching the client (keep-alive comments while queued don't
    * count): from then on the request can't be retried elsewhere. */
   answered = false;
@@ -74,6 +77,7 @@ export class Exchange {
     this.receivedAt = init.now;
     this.tenant = init.tenant ?? '';
     this.priority = init.priority ?? 'normal';
+    this.tenantLimit = init.tenantLimit ?? 0;
     this.key = init.key;
   }
 

@@ -2,7 +2,9 @@
 // /health, with the operators' routes beside them. Thin: authenticate (from the headers, before any
 // body), validate, build an Exchange, hand it to the relay.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RelayError } from '../core/index.js';
+import { PRIORITIES, RelayError, type Priority } from '../core/index.js';
+import type { Credential } from '../auth/index.js';
+import type { KeyLimits } from './key-limits.js';
 import type { Relay } from './relay.js';
 import { INFERENCE_ROUTES, forwardableHeaders } from '../protocol/index.js';
 import type { Telemetry } from '../telemetry/index.js';
@@ -33,6 +35,8 @@ export interface HttpApiOptions {
   telemetry: Telemetry;
   /** With --require-api-keys. */
   clientGate?: ClientGate;
+  /** Keys' requests_per_minute / tokens_per_minute, with --require-api-keys. */
+  keyLimits?: KeyLimits;
   /** With --cors-origins. */
   cors?: Cors;
   /** /admin/*, /metrics, /dashboard: true if it answered. */
@@ -50,6 +54,17 @@ export function createHttpHandler(opts: HttpApiOptions): (req: IncomingMessage, 
       if (req.method !== 'POST') return methodNotAllowed(res, flavor, 'POST');
       const key = opts.clientGate?.check(req, res, flavor, path);
       if (key === null) return;
+      const limited = key && opts.keyLimits?.admit(key);
+      if (limited) {
+        // Refused before the body: don't wait for it.
+        if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) res.setHeader('connection', 'close');
+        res.setHeader('retry-after', String(limited.retryAfterSecs));
+        opts.telemetry.rejected(path, 429);
+        opts.telemetry.keyLimited(key.name, limited.limit);
+        sendError(res, flavor, limited.error);
+        req.resume();
+        return;
+      }
       return handleInference(req, res, path, opts, limits, key);
     }
     if (isModelsPath(path)) {
@@ -71,7 +86,7 @@ export function createHttpHandler(opts: HttpApiOptions): (req: IncomingMessage, 
   };
 }
 
-function handleInference(req: IncomingMessage, res: ServerResponse, path: string, opts: HttpApiOptions, limits: BodyLimits, key: { id: string; name: string } | undefined): void {
+function handleInference(req: IncomingMessage, res: ServerResponse, path: string, opts: HttpApiOptions, limits: BodyLimits, key: Credential | undefined): void {
   const { relay } = opts;
   const flavor = flavorOf(path);
   if (relay.isClosing) {
@@ -103,8 +118,8 @@ function handleInference(req: IncomingMessage, res: ServerResponse, path: string
           key,
           // Fair turns per client key when keys are in use, else per client address.
           tenant: key ? `key:${key.id}` : client,
-          // A client may lower its own priority, never raise it.
-          priority: req.headers['x-relay-priority'] === 'low' ? 'low' : 'normal',
+          priority: priorityOf(key?.policy.priority, req.headers['x-relay-priority']),
+          tenantLimit: key?.policy.max_concurrent ?? 0,
         }),
       );
     } catch (err) {
@@ -116,6 +131,14 @@ function handleInference(req: IncomingMessage, res: ServerResponse, path: string
       if (!(err instanceof RelayError)) console.error(err);
     }
   });
+}
+
+/** The key's priority (normal without one), lowered by `X-Relay-Priority` if asked: never raised. */
+function priorityOf(keyPriority: Priority | undefined, header: string | string[] | undefined): Priority {
+  const base = keyPriority ?? 'normal';
+  if (typeof header !== 'string') return base;
+  const asked = PRIORITIES.indexOf(header.trim().toLowerCase() as Priority);
+  return asked > PRIORITIES.indexOf(base) ? PRIORITIES[asked]! : base;
 }
 
 function pathOf(url: string | undefined): string {

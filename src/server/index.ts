@@ -17,6 +17,7 @@ import { VERSION } from '../version.js';
 import { DEFAULT_SERVER_CONFIG, type ServerConfig } from './config.js';
 import { LogLimiter } from '../log-limiter.js';
 import { BodyBudget } from './body-budget.js';
+import { KeyLimits } from './key-limits.js';
 import { capConnectionsPerAddress } from './connection-cap.js';
 import { createHttpHandler } from './http-api.js';
 import { errorBody } from './render-error.js';
@@ -55,6 +56,8 @@ export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Prom
   const telemetry = new Telemetry(log, { queueDepths: () => scheduler.queueDepthByModel(), workers: () => scheduler.workerList() });
   const usage = store ? new UsageBatcher(store, (err) => log.error({ err: err.message, store: store.location }, 'could not write usage; will retry')) : undefined;
   telemetry.usage = usage;
+  const keyLimits = config.requireApiKeys ? new KeyLimits() : undefined;
+  telemetry.keyTokens = keyLimits ? (keyId, tokens) => keyLimits.noteTokens(keyId, tokens) : undefined;
   const relay = new Relay({ scheduler, log, drainTimeoutMs: config.drainTimeoutMs, queueKeepaliveMs: config.queueKeepaliveMs, telemetry, credentialValid: (s) => auth.stillValid(s.info.credential) });
   auth.clientKeys?.onRevoke((id) => relay.endForKey(id));
   auth.workerTokens?.onRevoke((id) => {
@@ -64,7 +67,7 @@ export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Prom
   const connectionLog = new LogLimiter(log);
   const proxies = { trust: config.trustProxy, hops: config.trustedProxyHops };
   const gate = new AdminGate(auth.admin, telemetry, proxies, config.authFailuresPerMinute);
-  const admin = new AdminApi({ gate, relay, auth, telemetry, usage: () => usage?.totals() ?? new Map() });
+  const admin = new AdminApi({ gate, relay, auth, telemetry, usage: () => usage?.totals() ?? new Map(), keyLimits });
   const http = createServer(
     {
       keepAliveTimeout: 65_000,
@@ -85,6 +88,7 @@ export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Prom
       startedAt,
       telemetry,
       clientGate: config.requireApiKeys ? new ClientGate(auth, telemetry, proxies) : undefined,
+      keyLimits,
       cors: Cors.parse(config.corsOrigins),
       operatorRoutes: operatorRoutes({ admin, gate, telemetry, metricsPublic: config.metricsPublic, dashboard: new DashboardAssets() }),
     }),

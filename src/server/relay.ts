@@ -78,7 +78,7 @@ export class Relay implements SessionHandlers {
       this.finished(ex);
       this.run(this.scheduler.cancel(ex.id, 'client_disconnect', now()));
     });
-    this.run(this.scheduler.submit(ex.id, ex.model, now(), { tenant: ex.tenant, priority: ex.priority }));
+    this.run(this.scheduler.submit(ex.id, ex.model, now(), { tenant: ex.tenant, priority: ex.priority, tenantLimit: ex.tenantLimit }));
     const position = this.scheduler.queuePosition(ex.id);
     if (position === undefined) return;
     // Queued: say where it stood, and keep a waiting stream alive if asked to.
@@ -251,6 +251,13 @@ export class Relay implements SessionHandlers {
   }
 
   /** A client key was revoked: its requests still in flight end now (401, or an error event). */
+  /** Requests of this client key being served or waiting now (for the admin API: O(in flight)). */
+  inFlightForKey(keyId: string): number {
+    let n = 0;
+    for (const ex of this.exchanges.values()) if (ex.key?.id === keyId) n++;
+    return n;
+  }
+
   endForKey(keyId: string): void {
     const t = now();
     for (const ex of [...this.exchanges.values()]) {

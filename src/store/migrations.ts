@@ -25,6 +25,8 @@ export const MIGRATIONS: readonly string[] = [
      completion_tokens INTEGER NOT NULL DEFAULT 0,
      last_used_at INTEGER
    );`,
+  // 2: a client key's policy (priority, limits), as one JSON object
+  `ALTER TABLE credentials ADD COLUMN policy TEXT NOT NULL DEFAULT '{}';`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

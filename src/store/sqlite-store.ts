@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
-import { type CredentialKind, type CredentialRecord, type KeyUsage, type Store, type UsageDelta, StoreOpenError } from './store.js';
+import { type CredentialKind, type CredentialRecord, type KeyPolicy, type KeyUsage, type Store, type UsageDelta, StoreOpenError } from './store.js';
 
 export const STORE_FILE = 'modelrelay.db';
 
@@ -17,6 +17,7 @@ interface CredentialRow {
   hash: string;
   created_at: number;
   revoked_at: number | null;
+  policy: string;
 }
 
 interface UsageRow {
@@ -57,7 +58,8 @@ export class SqliteStore implements Store {
     this.db = db;
     this.stmts = {
       credentials: db.prepare<[CredentialKind], CredentialRow>('SELECT * FROM credentials WHERE kind = ? ORDER BY created_at, id'),
-      add: db.prepare('INSERT INTO credentials (id, kind, name, prefix, hash, created_at, revoked_at) VALUES (@id, @kind, @name, @prefix, @hash, @createdAt, NULL)'),
+      add: db.prepare('INSERT INTO credentials (id, kind, name, prefix, hash, created_at, revoked_at, policy) VALUES (@id, @kind, @name, @prefix, @hash, @createdAt, NULL, @policy)'),
+      setPolicy: db.prepare('UPDATE credentials SET policy = ? WHERE kind = ? AND id = ? AND revoked_at IS NULL'),
       revoke: db.prepare('UPDATE credentials SET revoked_at = ? WHERE kind = ? AND id = ? AND revoked_at IS NULL'),
       usage: db.prepare<[], UsageRow>('SELECT * FROM key_usage'),
       addUsage: db.prepare(
@@ -82,11 +84,16 @@ export class SqliteStore implements Store {
       hash: r.hash,
       createdAt: r.created_at,
       revokedAt: r.revoked_at ?? undefined,
+      policy: parsePolicy(r.policy),
     }));
   }
 
   addCredential(rec: CredentialRecord): void {
-    this.stmts.add.run({ id: rec.id, kind: rec.kind, name: rec.name, prefix: rec.prefix, hash: rec.hash, createdAt: rec.createdAt });
+    this.stmts.add.run({ id: rec.id, kind: rec.kind, name: rec.name, prefix: rec.prefix, hash: rec.hash, createdAt: rec.createdAt, policy: JSON.stringify(rec.policy) });
+  }
+
+  setPolicy(kind: CredentialKind, id: string, policy: KeyPolicy): boolean {
+    return this.stmts.setPolicy.run(JSON.stringify(policy), kind, id).changes > 0;
   }
 
   revokeCredential(kind: CredentialKind, id: string, at: number): boolean {
@@ -117,6 +124,15 @@ export class SqliteStore implements Store {
 
   close(): void {
     this.db.close();
+  }
+}
+
+function parsePolicy(text: string): KeyPolicy {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as KeyPolicy) : {};
+  } catch {
+    return {};
   }
 }
 

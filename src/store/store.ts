@@ -15,6 +15,19 @@ export interface CredentialRecord {
   createdAt: number;
   /** Unix ms; undefined while the credential is valid. */
   revokedAt: number | undefined;
+  /** What a client key may do (priority, limits); empty for worker tokens. */
+  policy: KeyPolicy;
+}
+
+/** A client key's scheduling policy. Every field optional: absent means the default (normal
+ * priority, no limit). Kept as one JSON value so later fields need no migration. */
+export interface KeyPolicy {
+  priority?: 'high' | 'normal' | 'low';
+  /** In-flight requests at once; more wait in the queue (not refused). */
+  max_concurrent?: number;
+  /** Over these in the last minute: 429 with Retry-After. */
+  requests_per_minute?: number;
+  tokens_per_minute?: number;
 }
 
 /** Outcomes a finished request is counted under. */
@@ -40,6 +53,8 @@ export interface Store {
   /** Every credential of a kind, revoked ones included (so a revoked secret stays refused). */
   credentials(kind: CredentialKind): CredentialRecord[];
   addCredential(rec: CredentialRecord): void;
+  /** Replaces a valid credential's policy; false if no valid credential of that kind has the id. */
+  setPolicy(kind: CredentialKind, id: string, policy: KeyPolicy): boolean;
   /** Marks it revoked; false if no valid credential of that kind has the id. */
   revokeCredential(kind: CredentialKind, id: string, at: number): boolean;
   /** Adds the deltas to the stored totals, all or none. */

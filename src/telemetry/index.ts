@@ -25,6 +25,8 @@ export class Telemetry {
   private readonly stats = new RequestStats();
   private readonly logLimiter: LogLimiter;
   usage: UsageSink | undefined;
+  /** Tokens a key used, for its tokens_per_minute limit. */
+  keyTokens: ((keyId: string, tokens: number) => void) | undefined;
 
   constructor(
     private readonly log: Logger,
@@ -47,7 +49,10 @@ export class Telemetry {
     if (outcome !== 'ok' && outcome !== 'cancelled') {
       this.stats.error({ at: new Date().toISOString(), request_id: r.id, model: r.model, worker: r.workerName ?? null, status: r.status, error: r.errorCode ?? null });
     }
-    if (r.key) this.usage?.record(r.key.id, outcome, prompt, completion, Date.now());
+    if (r.key) {
+      this.usage?.record(r.key.id, outcome, prompt, completion, Date.now());
+      this.keyTokens?.(r.key.id, prompt + completion);
+    }
     if (!this.log.isLevelEnabled('info')) return; // one per request: skip building the record
     this.log.info(
       {
@@ -72,6 +77,11 @@ export class Telemetry {
   }
 
   /** Refused before it became a relayed request: bad body, missing or unknown key, too large. */
+  /** A client key's rate limit refused a request. */
+  keyLimited(keyName: string, limit: 'requests_per_minute' | 'tokens_per_minute'): void {
+    this.metrics.keyLimited(keyName, limit);
+  }
+
   rejected(route: string, status: number): void {
     this.metrics.rejected(route, status);
   }

@@ -34,6 +34,7 @@ export class Metrics {
   private readonly cancels: CounterFamily;
   private readonly disconnects: CounterFamily;
   private readonly authFailures: CounterFamily;
+  private readonly keyLimits: CounterFamily;
   private readonly models = new Map<string, ModelChildren>();
 
   constructor(views: LiveViews) {
@@ -49,6 +50,7 @@ export class Metrics {
     this.cancels = new CounterFamily(r, 'modelrelay_cancels_total', 'Cancels sent to workers, by reason.', ['reason']);
     this.disconnects = new CounterFamily(r, 'modelrelay_worker_disconnects_total', 'Registered workers that left, by cause.', ['cause']);
     this.authFailures = new CounterFamily(r, 'modelrelay_auth_failures_total', 'Refused credentials, by kind (client_key, worker, admin).', ['kind']);
+    this.keyLimits = new CounterFamily(r, 'modelrelay_key_limited_total', "Requests refused by a client key's rate limit, by key name and limit.", ['key', 'limit']);
     new Gauge({
       name: 'modelrelay_queue_depth',
       help: 'Requests waiting for a free worker, by model.',
@@ -119,6 +121,10 @@ export class Metrics {
 
   workerDisconnect(cause: string): void {
     this.disconnects.child(cause).inc();
+  }
+
+  keyLimited(key: string, limit: 'requests_per_minute' | 'tokens_per_minute'): void {
+    this.keyLimits.child(key, limit).inc();
   }
 
   authFailure(kind: 'client_key' | 'worker' | 'admin'): void {

@@ -1079,7 +1079,9 @@ function randomRun(seed: number, steps: number): void {
       submitted.push(id);
       pending.add(id);
       const model = rnd() < 0.03 ? 'unknown' : pick(MODELS)!;
-      apply(s.submit(id, model, now, { tenant: pick(['t1', 't2', 't3', 't4'])!, priority: pick(['high', 'normal', 'normal', 'low'] as const)! }));
+      const tenant = pick(['t1', 't2', 't3', 't4'])!;
+      // t1 and t2 are keys with an in-flight limit; the others have none.
+      apply(s.submit(id, model, now, { tenant, priority: pick(['high', 'normal', 'normal', 'low'] as const)!, tenantLimit: tenant === 't1' ? 1 : tenant === 't2' ? 2 : 0 }));
     } else if (x < 0.45) {
       const r = pick([...slot.keys()]); // running or cancelling
       if (r) {
@@ -1350,5 +1352,46 @@ describe('fair queueing', () => {
     t.submit('low', 'm', 0, { priority: 'low' });
     t.submit('norm', 'm', 600);
     assert.deepEqual(t.complete('busy', 'A', 900), [dispatch('norm', 'A')], 'not aged yet: normal first');
+  });
+});
+
+describe('per-tenant in-flight limits', () => {
+  it('a tenant at its limit waits in the queue though workers are free; others are not held up', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 2), 0);
+    s.registerWorker(worker('B', ['m'], 2), 0);
+    const lim = { tenant: 'key:1', tenantLimit: 1 };
+    assert.equal(targets(s.submit('k1', 'm', 1, lim)).length, 1);
+    assert.deepEqual(s.submit('k2', 'm', 1, lim), [], 'at its limit: queued, not refused');
+    assert.deepEqual(s.submit('k3', 'm', 1, lim), []);
+    assert.equal(targets(s.submit('u1', 'm', 1, { tenant: 'other' })).length, 1, 'another tenant runs at once');
+    const w = s.workerOf('k1')!;
+    assert.deepEqual(targets(s.complete('k1', w, 2)), [`k2>${w}`], 'its slot back: its next request runs');
+    // Cancel and worker loss give the slot back too.
+    assert.deepEqual(targets(s.cancel('k2', 'client_disconnect', 3).filter((c) => c.type === 'dispatch')), [`k3>${w}`]);
+    assert.equal(s.queueDepth, 0);
+  });
+
+  it('when a tenant drops below its limit, an idle worker of another model takes its queued request', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['a'], 1), 0);
+    s.registerWorker(worker('B', ['b'], 1), 0);
+    const lim = { tenant: 'key:1', tenantLimit: 1 };
+    assert.deepEqual(s.submit('ka', 'a', 1, lim), [dispatch('ka', 'A')]);
+    assert.deepEqual(s.submit('kb', 'b', 1, lim), [], 'B is idle, but the tenant is at its limit');
+    assert.deepEqual(s.complete('ka', 'A', 2), [dispatch('kb', 'B')]);
+  });
+
+  it('a limit of 2 with one worker lost: the requeued request keeps going first', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 4), 0);
+    const lim = { tenant: 'key:1', tenantLimit: 2 };
+    s.submit('k1', 'm', 0, lim);
+    s.submit('k2', 'm', 0, lim);
+    assert.deepEqual(s.submit('k3', 'm', 0, lim), []);
+    assert.deepEqual(s.workerLost('A', 1), [], 'nobody to take them yet');
+    assert.equal(s.queueDepth, 3);
+    const cmds = s.registerWorker(worker('B', ['m'], 4), 2);
+    assert.deepEqual(targets(cmds), ['k1>B', 'k2>B'], 'the two requeued ones, and the limit holds');
   });
 });

@@ -1,13 +1,14 @@
 // The SQLite store: credentials and usage survive a reopen, migrations are versioned, and a file it
 // can't trust stops it with a message naming the file.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { SqliteStore, STORE_FILE, StoreOpenError, UsageBatcher, defaultDataDir } from '../../src/store/index.js';
-import { SCHEMA_VERSION } from '../../src/store/migrations.js';
+import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from '../../src/store/migrations.js';
+
 
 const root = mkdtempSync(join(tmpdir(), 'mr-store-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -22,6 +23,7 @@ const rec = (id: string, kind: 'client_key' | 'worker_token' = 'client_key') => 
   hash: `hash-${id}`,
   createdAt: 1000 + n,
   revokedAt: undefined,
+  policy: {},
 });
 
 describe('SqliteStore', () => {
@@ -42,6 +44,31 @@ describe('SqliteStore', () => {
     assert.deepEqual(keys.map((k) => [k.id, k.revokedAt]), [['k1', 5000], ['k2', undefined]]);
     assert.deepEqual(again.credentials('worker_token').map((k) => k.id), ['t1']);
     again.close();
+  });
+
+  test("a key's policy is stored and survives a reopen; a version-1 store migrates with empty policies", () => {
+    const dir = freshDir();
+    const s = new SqliteStore(dir);
+    s.addCredential({ ...rec('k1'), policy: { priority: 'high', max_concurrent: 2 } });
+    assert.equal(s.setPolicy('client_key', 'k1', { requests_per_minute: 5 }), true);
+    assert.equal(s.setPolicy('client_key', 'nope', {}), false);
+    s.close();
+    const again = new SqliteStore(dir);
+    assert.deepEqual(again.credentials('client_key')[0]!.policy, { requests_per_minute: 5 });
+    again.close();
+
+    // A store written by the first schema: its keys come back with no policy.
+    const old = freshDir();
+    mkdirSync(old, { recursive: true });
+    const db = new Database(join(old, STORE_FILE));
+    db.exec(MIGRATIONS[0]!);
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+    db.pragma('user_version = 1');
+    db.prepare("INSERT INTO credentials (id, kind, name, prefix, hash, created_at) VALUES ('k0', 'client_key', 'old', 'mr-x', 'h0', 1)").run();
+    db.close();
+    const migrated = new SqliteStore(old);
+    assert.deepEqual(migrated.credentials('client_key').map((c) => [c.id, c.policy]), [['k0', {}]]);
+    migrated.close();
   });
 
   test('usage deltas add up across batches and reopen', () => {
