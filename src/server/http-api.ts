@@ -46,7 +46,7 @@ export interface HttpApiOptions {
 export function createHttpHandler(opts: HttpApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { relay } = opts;
   const limits: BodyLimits = { maxBytes: opts.maxBodyBytes, timeoutMs: opts.bodyTimeoutMs, budget: opts.budget };
-  return (req, res) => {
+  const route = (req: IncomingMessage, res: ServerResponse): void => {
     const path = pathOf(req.url);
     const flavor = flavorOf(path);
     if (INFERENCE_ROUTES.has(path)) {
@@ -83,6 +83,16 @@ export function createHttpHandler(opts: HttpApiOptions): (req: IncomingMessage, 
     }
     if (opts.operatorRoutes?.(req, res, path)) return;
     sendError(res, flavor, new RelayError('route_not_found', `No route for ${req.method} ${path}.`));
+  };
+  // A bug in a handler must cost one request, never the process.
+  return (req, res) => {
+    try {
+      route(req, res);
+    } catch (err) {
+      console.error(err);
+      if (!res.headersSent) sendError(res, flavorOf(pathOf(req.url)), new RelayError('internal_error', 'Internal relay error.'));
+      else res.destroy();
+    }
   };
 }
 

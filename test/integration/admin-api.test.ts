@@ -43,7 +43,9 @@ describe('admin API', () => {
     for (const kind of ['keys', 'worker-tokens']) {
       const created = await admin(server, 'POST', `/admin/${kind}`, { name: 'team-a' });
       assert.equal(created.status, 201);
-      assert.deepEqual(Object.keys(created.body).sort(), ['created_at', 'id', 'name', 'prefix', 'secret']);
+      // A client key also carries its policy (issue 13); a worker token has none.
+      const policy = kind === 'keys' ? ['max_concurrent', 'priority', 'requests_per_minute', 'tokens_per_minute'] : [];
+      assert.deepEqual(Object.keys(created.body).sort(), ['created_at', 'id', 'name', 'prefix', 'secret', ...policy].sort());
       assert.ok(created.body.secret.startsWith(created.body.prefix));
       assert.match(created.body.secret, kind === 'keys' ? /^mr-/ : /^mrw-/);
       const list = await admin(server, 'GET', `/admin/${kind}`);
