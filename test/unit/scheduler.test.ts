@@ -1382,6 +1382,17 @@ describe('per-tenant in-flight limits', () => {
     assert.deepEqual(s.complete('ka', 'A', 2), [dispatch('kb', 'B')]);
   });
 
+  it('a request timeout gives the slot back to the key: its next request runs', () => {
+    const s = make({ requestTimeoutMs: 1000 });
+    s.registerWorker(worker('A', ['m'], 2), 0);
+    const lim = { tenant: 'key:1', tenantLimit: 1 };
+    s.submit('k1', 'm', 0, lim);
+    assert.deepEqual(s.submit('k2', 'm', 0, lim), []);
+    const cmds = s.tick(1001);
+    expectFail(cmds.filter((c) => c.type === 'fail'), 'k1', 'request_timeout');
+    assert.deepEqual(targets(cmds), ['k2>A']);
+  });
+
   it('a limit of 2 with one worker lost: the requeued request keeps going first', () => {
     const s = make();
     s.registerWorker(worker('A', ['m'], 4), 0);
