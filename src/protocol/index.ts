@@ -4,3 +4,4 @@ export * from './codec.js';
 export * from './headers.js';
 export * from './batching.js';
 export * from './routes.js';
+export * from './body-model.js';
