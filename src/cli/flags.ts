@@ -2,7 +2,9 @@
 // (node:util parseArgs), env fallback, validation and --help all come from the table.
 import { parseArgs } from 'node:util';
 
-export type FlagKind = 'string' | 'number' | 'boolean';
+/** `list`: a repeatable string flag; its value is every occurrence, in order (env: one string cut at
+ * `separator`). Occurrences on the command line replace the env var's list, as for any flag. */
+export type FlagKind = 'string' | 'number' | 'boolean' | 'list';
 
 export interface FlagSpec {
   name: string;
@@ -12,16 +14,19 @@ export interface FlagSpec {
   required?: boolean;
   /** Another flag that may stand in for this required one (e.g. a secret read from a file). */
   orFlag?: string;
+  /** For a `list`: what separates entries in the env var. */
+  separator?: string;
   help: string;
 }
 
-export type FlagValues = Record<string, string | number | boolean | undefined>;
+export type FlagValue = string | number | boolean | string[];
+export type FlagValues = Record<string, FlagValue | undefined>;
 
 export class UsageError extends Error {}
 
 export function parseFlags(specs: FlagSpec[], argv: string[], env: NodeJS.ProcessEnv): FlagValues | 'help' | 'version' {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' }, version: { type: 'boolean' } };
-  for (const s of specs) options[s.name] = { type: s.kind === 'boolean' ? 'boolean' : 'string' };
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' }, version: { type: 'boolean' } };
+  for (const s of specs) options[s.name] = s.kind === 'list' ? { type: 'string', multiple: true } : { type: s.kind === 'boolean' ? 'boolean' : 'string' };
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
@@ -32,14 +37,14 @@ export function parseFlags(specs: FlagSpec[], argv: string[], env: NodeJS.Proces
   if (parsed.values['version']) return 'version';
   const out: FlagValues = {};
   for (const s of specs) {
-    const fromArg = parsed.values[s.name] as string | boolean | undefined;
+    const fromArg = parsed.values[s.name] as string | boolean | string[] | undefined;
     const fromEnv = env[s.env];
     const raw = fromArg ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined);
     if (raw === undefined) {
       const alt = s.orFlag ? specs.find((x) => x.name === s.orFlag) : undefined;
       const altGiven = alt && (parsed.values[alt.name] !== undefined || (env[alt.env] ?? '') !== '');
       if (s.required && !altGiven) throw new UsageError(`missing --${s.name} (or ${s.env}${alt ? `, or --${alt.name}` : ''})`);
-      out[s.name] = s.default;
+      out[s.name] = s.kind === 'list' ? [] : s.default;
       continue;
     }
     out[s.name] = convert(s, raw);
@@ -47,7 +52,12 @@ export function parseFlags(specs: FlagSpec[], argv: string[], env: NodeJS.Proces
   return out;
 }
 
-function convert(s: FlagSpec, raw: string | boolean): string | number | boolean {
+function convert(s: FlagSpec, raw: string | boolean | string[]): FlagValue {
+  if (s.kind === 'list') {
+    const entries = Array.isArray(raw) ? raw : String(raw).split(s.separator ?? ',');
+    return entries.map((e) => e.trim()).filter((e) => e !== '');
+  }
+  if (Array.isArray(raw)) throw new Error(`--${s.name} is not repeatable`); // parseArgs gives arrays only for lists
   if (s.kind === 'boolean') {
     if (typeof raw === 'boolean') return raw;
     if (/^(1|true|yes|on)$/i.test(raw)) return true;
@@ -67,7 +77,8 @@ export function helpText(command: string, summary: string, specs: FlagSpec[]): s
   const rows = specs.map((s) => {
     const flag = `--${s.name}${s.kind === 'boolean' ? '' : ' <' + (s.kind === 'number' ? 'n' : 'value') + '>'}`;
     const def = s.required ? `required${s.orFlag ? ` (or --${s.orFlag})` : ''}` : s.default === undefined ? 'unset' : `default ${JSON.stringify(s.default)}`;
-    return `  ${flag.padEnd(30)} ${s.help}\n  ${''.padEnd(30)} env ${s.env}; ${def}`;
+    const env = s.kind === 'list' ? `env ${s.env} (entries separated by '${s.separator ?? ','}'); repeatable` : `env ${s.env}`;
+    return `  ${flag.padEnd(30)} ${s.help}\n  ${''.padEnd(30)} ${env}; ${def}`;
   });
   return `${command}: ${summary}\n\nUsage: ${command} [flags]\n\n${rows.join('\n')}\n  ${'--help'.padEnd(30)} Show this help.\n  ${'--version'.padEnd(30)} Print the version.\n`;
 }
