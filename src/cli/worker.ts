@@ -2,7 +2,7 @@
 // modelrelay-worker: runs on a GPU box, connects out to the server and serves its local backend.
 import { hostname } from 'node:os';
 import { createLogger } from '../log.js';
-import { WorkerAgent, DEFAULT_WORKER_CONFIG, chooseEgress, workerConnectUrl, type EgressRoutes } from '../worker/index.js';
+import { WorkerAgent, DEFAULT_WORKER_CONFIG, chooseEgress, parseModelEntries, parseModelMap, workerConnectUrl, type EgressRoutes } from '../worker/index.js';
 import { VERSION } from '../version.js';
 import { UsageError, helpText, parseFlags, runMain } from './flags.js';
 import { WORKER_FLAGS } from './worker-flags.js';
@@ -33,6 +33,17 @@ void runMain(async () => {
   }
   const modelsFlag = (flags['models'] as string).trim();
   const models = modelsFlag === 'auto' || modelsFlag === '*' || modelsFlag === '' ? 'auto' : modelsFlag.split(',').map((m) => m.trim()).filter(Boolean);
+  const modelMap = flags['model-map'] as string[];
+  const check = (flag: string, parse: () => unknown): void => {
+    try {
+      parse();
+    } catch (e) {
+      throw new UsageError(`${flag}: ${(e as Error).message}`);
+    }
+  };
+  if (models !== 'auto') check('--models', () => parseModelEntries(models));
+  check('--model-map', () => parseModelMap(modelMap));
+  if (models !== 'auto' && modelMap.length > 0) throw new UsageError("--model-map renames discovered models (--models auto); with a list, write PUBLIC=BACKEND entries in --models");
   const maxConcurrency = Math.floor(flags['max-concurrency'] as number);
   if (maxConcurrency < 1) throw new UsageError('--max-concurrency must be at least 1');
   const secret = readWorkerSecret(flags, process.argv.slice(2));
@@ -50,6 +61,7 @@ void runMain(async () => {
       workerSecret: secret.value,
       backendUrl,
       models,
+      modelMap,
       workerName: (flags['worker-name'] as string | undefined) ?? hostname(),
       maxConcurrency,
       backendApiKey: flags['backend-api-key'] as string | undefined,

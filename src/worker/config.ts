@@ -6,8 +6,11 @@ export interface WorkerConfig {
   proxyUrl: string;
   workerSecret: string;
   backendUrl: string;
-  /** Explicit model names, or 'auto' to read them from the backend. */
+  /** Explicit model entries (`name`, or `public=backend`: model-names.ts), or 'auto' to read them
+   * from the backend. */
   models: string[] | 'auto';
+  /** With 'auto': `backend=public` entries renaming discovered models. */
+  modelMap: string[];
   workerName: string;
   maxConcurrency: number;
   /** Sent to the backend as `Authorization: Bearer …` in place of the client's. */
@@ -32,6 +35,7 @@ export interface WorkerConfig {
 
 export const DEFAULT_WORKER_CONFIG: Omit<WorkerConfig, 'proxyUrl' | 'workerSecret' | 'backendUrl'> = {
   models: 'auto',
+  modelMap: [],
   workerName: 'worker',
   maxConcurrency: 1,
   provider: 'local',

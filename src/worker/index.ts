@@ -3,3 +3,4 @@ export { WorkerAgent } from './worker-agent.js';
 export { DEFAULT_WORKER_CONFIG, type WorkerConfig } from './config.js';
 export { workerConnectUrl } from './relay-url.js';
 export { chooseEgress, type EgressRoutes } from './egress-proxy.js';
+export { ModelNames, parseModelEntries, parseModelMap, type ModelEntry } from './model-names.js';

@@ -2,7 +2,7 @@
 // events, reports usage, and stops the backend call the moment it is cancelled.
 // With flow-control, it stops reading the backend once `window` bytes are unacknowledged.
 import type { Dispatcher } from 'undici';
-import { RequestErrorCode, forwardableHeaders, type MessageOf, type ServerMessage, type TokenCounts, type WorkerMessage } from '../protocol/index.js';
+import { RequestErrorCode, forwardableHeaders, rewriteModel, type MessageOf, type ServerMessage, type TokenCounts, type WorkerMessage } from '../protocol/index.js';
 import type { BackendClient } from './backend-client.js';
 import { describeFailure } from './backend-health.js';
 import { SseSplitter } from './sse-splitter.js';
@@ -47,6 +47,8 @@ export class RequestRunner implements Dispatcher.DispatchHandler {
   private retried = false;
   private done: ((outcome: RunnerOutcome) => void) | undefined;
   private headers: Record<string, string> | undefined;
+  /** What goes to the backend: the server's body, with `model` rewritten for a renamed model. */
+  private body: string;
   // Per attempt:
   private status = 0;
   private outHeaders: Record<string, string> | undefined;
@@ -55,11 +57,14 @@ export class RequestRunner implements Dispatcher.DispatchHandler {
   /** Only a stream needs the decoder, splitter and event scanning: made when one starts. */
   private stream: { decoder: TextDecoder; splitter: SseSplitter; usage: UsageCollector } | undefined;
 
+  /** `backendModel`: the backend's name for the public name asked for, when they differ. */
   constructor(
     private readonly req: Request,
     private readonly opts: RunnerOptions,
+    private readonly backendModel?: string,
   ) {
     this.id = req.request_id;
+    this.body = req.body;
   }
 
   cancel(): void {
@@ -84,6 +89,9 @@ export class RequestRunner implements Dispatcher.DispatchHandler {
     if (opts.backendApiKey) headers['authorization'] = `Bearer ${opts.backendApiKey}`;
     this.headers = headers;
     this.done = done;
+    // One scan to the body's top-level `model` and one copy; a body with none (not JSON, say) goes
+    // as it came, and the backend answers it as it would.
+    if (this.backendModel !== undefined) this.body = rewriteModel(req.body, this.backendModel) ?? req.body;
     this.attempt();
   }
 
@@ -93,7 +101,7 @@ export class RequestRunner implements Dispatcher.DispatchHandler {
     this.parts = [];
     this.size = 0;
     this.stream = undefined;
-    this.opts.backend.dispatch({ path: this.req.endpoint_path, headers: this.headers!, body: this.req.body }, this);
+    this.opts.backend.dispatch({ path: this.req.endpoint_path, headers: this.headers!, body: this.body }, this);
   }
 
   private finish(outcome: RunnerOutcome): void {

@@ -27,6 +27,7 @@ import { BackendHealth, describeFailure } from './backend-health.js';
 import type { WorkerConfig } from './config.js';
 import { describe, isLoopback, redact, refusalHint, tunnelAgent, tunnelFailure } from './egress-proxy.js';
 import { discoverModels } from './model-discovery.js';
+import { ModelNames, parseModelEntries, parseModelMap } from './model-names.js';
 import { workerConnectUrl } from './relay-url.js';
 import { RequestRunner, type RunnerOptions } from './request-runner.js';
 
@@ -45,7 +46,12 @@ export class WorkerAgent {
   private flowWindow: number | undefined;
   /** What every request runner of this session shares (set at register_ack). */
   private runnerOptions: RunnerOptions | undefined;
-  private models: string[] = [];
+  /** What we advertise and what the backend calls each (current: --models auto re-reads it). */
+  private names: ModelNames;
+  /** The backend's own names, as last discovered (--models auto). */
+  private backendModels: string[] = [];
+  private readonly modelMap: ReadonlyMap<string, readonly string[]>;
+  private unmatchedLogged = '';
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
@@ -75,6 +81,12 @@ export class WorkerAgent {
     this.tunnel = relayProxy ? tunnelAgent(relayProxy) : undefined;
     this.tunnel?.on('proxyConnect', (connect: { statusCode: number }, req: ClientRequest) => this.tunnelStatus.set(req, connect.statusCode));
     this.stoppedPromise = new Promise((r) => (this.resolveStopped = r));
+    this.modelMap = parseModelMap(cfg.modelMap);
+    this.names = cfg.models === 'auto' ? ModelNames.discovered([], this.modelMap) : ModelNames.listed(parseModelEntries(cfg.models));
+  }
+
+  private get models(): string[] {
+    return this.names.advertised;
   }
 
   get load(): number {
@@ -95,8 +107,10 @@ export class WorkerAgent {
     // A backend that isn't up yet (a large model still loading) is probed with a short backoff, and
     // its models are registered the moment it answers, not at the next refresh.
     await this.health.probe();
-    this.models = this.cfg.models === 'auto' && this.health.isUp ? await this.discover() : this.cfg.models === 'auto' ? [] : this.cfg.models;
-    if (this.cfg.models === 'auto') this.scheduleRefresh();
+    if (this.cfg.models === 'auto') {
+      if (this.health.isUp) this.names = this.namesFrom(await this.discover());
+      this.scheduleRefresh();
+    }
     this.connect();
   }
 
@@ -322,7 +336,9 @@ export class WorkerAgent {
       return this.refuse(req, RequestErrorCode.busy, `worker is at its limit of ${this.cfg.maxConcurrency} concurrent requests`);
     }
     if (!this.runnerOptions) return; // a request before register_ack: not from a conforming server
-    const runner = new RequestRunner(req, this.runnerOptions);
+    // A public name the backend knows by another: the runner rewrites the body's `model` (one map
+    // look-up here when some name is renamed, nothing otherwise).
+    const runner = new RequestRunner(req, this.runnerOptions, this.names.rewrites ? this.names.backendFor(req.model) : undefined);
     this.runners.set(runner.id, runner);
     runner.run((outcome) => {
       this.runners.delete(runner.id);
@@ -392,16 +408,29 @@ export class WorkerAgent {
 
   // ---------- models ----------
 
+  /** The backend's model names, or the last ones known when it can't be read. */
   private async discover(): Promise<string[]> {
     try {
       const models = await discoverModels(this.backend);
       this.log.info({ models }, 'discovered backend models');
+      this.backendModels = models;
       return models;
     } catch (err) {
       this.log.warn({ err: (err as Error).message, backend: this.cfg.backendUrl }, 'could not read the backend model list; will retry');
       if ((err as { code?: string }).code === 'ECONNREFUSED') this.health.markDown(describeFailure(err, this.backend.origin));
-      return this.models;
+      return this.backendModels;
     }
+  }
+
+  /** Discovered names renamed by --model-map; a map entry that matches nothing is worth a warning. */
+  private namesFrom(backendModels: string[]): ModelNames {
+    const names = ModelNames.discovered(backendModels, this.modelMap);
+    const unmatched = ModelNames.unmatched(backendModels, this.modelMap);
+    if (unmatched.join('\n') !== this.unmatchedLogged) {
+      this.unmatchedLogged = unmatched.join('\n');
+      if (unmatched.length > 0) this.log.warn({ unmatched, backend_models: backendModels.slice(0, 20) }, '--model-map names models the backend does not list');
+    }
+    return names;
   }
 
   private scheduleRefresh(): void {
@@ -414,12 +443,15 @@ export class WorkerAgent {
 
   /** Re-reads the list; tells the server when it changed, or always when `force` (models_refresh). */
   private async refreshModels(force: boolean): Promise<void> {
-    const next = this.cfg.models === 'auto' ? await this.discover() : this.cfg.models;
-    if (next.join('\n') === this.models.join('\n')) {
-      if (force) this.send({ type: 'models_update', models: this.models, current_load: this.runners.size });
+    const before = this.models;
+    // Replaced even when the advertised list is the same: a public name may now stand for another
+    // backend name.
+    if (this.cfg.models === 'auto') this.names = this.namesFrom(await this.discover());
+    const next = this.models;
+    if (next.join('\n') === before.join('\n')) {
+      if (force) this.send({ type: 'models_update', models: next, current_load: this.runners.size });
       return;
     }
-    this.models = next;
     this.log.info({ models: next }, 'models changed');
     this.send({ type: 'models_update', models: next, current_load: this.runners.size });
   }
