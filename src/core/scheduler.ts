@@ -14,13 +14,18 @@
 // row open it (skipped for a cool-down), then one probe request decides: success closes it, failure
 // reopens it for twice as long (for base-protocol workers, and backends that fail unnoticed).
 //
-// Invariant: a queue for model M is non-empty only while no worker eligible for M has a free slot,
-// because every event that frees capacity dispatches at once. So a freed slot only ever looks at the
-// queues of the models its own worker serves.
+// Model aliases (model-aliases.ts): a request for an alias queues under the alias's name and may run
+// on any worker serving any of its targets; the dispatch names the target chosen for that worker.
+//
+// Invariant: a queue for name N (a model, or an alias) holds a request that may run (its tenant is
+// below its in-flight limit) only while no worker eligible for N (for an alias: for any of its
+// targets) has a free slot, because every event that frees capacity dispatches at once. So a freed slot only ever looks at the queues of the models its own worker
+// serves and of the aliases listing them.
 import type { CancelReason } from '../protocol/index.js';
 import { type Deadline, DeadlineHeap } from './deadline-heap.js';
 import type { ErrorCode } from './errors.js';
 import { FairQueue, levelOf, type Level, type Priority, type Slot } from './fair-queue.js';
+import { type ModelAlias, ModelAliases } from './model-aliases.js';
 
 export interface SchedulerConfig {
   /** 0 = unlimited */
@@ -59,7 +64,8 @@ export const DEFAULT_SCHEDULER_CONFIG: SchedulerConfig = {
 export type Outcome = 'ok' | 'backend_failure' | 'neutral';
 
 export type Command =
-  | { type: 'dispatch'; requestId: string; workerId: string }
+  /** `target`: for a request that named an alias, the target model the worker is to serve it as. */
+  | { type: 'dispatch'; requestId: string; workerId: string; target?: string }
   | { type: 'fail'; requestId: string; code: ErrorCode; message: string }
   | { type: 'cancel'; requestId: string; workerId: string; reason: CancelReason }
   | { type: 'ping'; workerId: string }
@@ -69,7 +75,10 @@ export type RequestState = 'queued' | 'running' | 'cancelling';
 
 interface Req {
   id: string;
+  /** The name asked for (a model or an alias): the queue it waits in. */
   model: string;
+  /** Set when `model` is an alias: its targets are what workers serve. */
+  alias: ModelAlias | undefined;
   state: RequestState;
   /** Arrival order, for FIFO across the queues of several models. */
   seq: number;
@@ -182,9 +191,11 @@ export class Scheduler {
   private seq = 0;
   private dispatchSeq = 0;
   private accepting = true;
+  readonly aliases: ModelAliases;
 
-  constructor(config: Partial<SchedulerConfig> = {}) {
+  constructor(config: Partial<SchedulerConfig> = {}, aliases: ModelAliases = new ModelAliases()) {
     this.config = { ...DEFAULT_SCHEDULER_CONFIG, ...config };
+    this.aliases = aliases;
   }
 
   // ---------- views ----------
@@ -223,13 +234,23 @@ export class Scheduler {
     return total > shown.length ? `${shown.join(', ')} and ${total - shown.length} more (GET /v1/models lists them)` : shown.join(', ');
   }
 
-  /** Whether a request for `model` would find a worker: one lists it, or one serves `*`. */
+  /** Whether a request for `model` would find a worker: one lists it (for an alias: any of its
+   * targets), or one serves `*`. */
   serves(model: string): boolean {
-    return this.byModel.has(model) || this.wildcards.size > 0;
+    if (this.wildcards.size > 0) return true;
+    const alias = this.aliases.get(model);
+    if (!alias) return this.byModel.has(model);
+    for (const t of alias.targets) if (this.byModel.has(t)) return true;
+    return false;
   }
 
   /** The model_not_found message, for a request and for GET /v1/models/{id} alike. */
   notServedMessage(model: string): string {
+    const alias = this.aliases.get(model);
+    if (alias) {
+      const targets = alias.targets.length > MODELS_IN_ERRORS ? `${alias.targets.slice(0, MODELS_IN_ERRORS).join(', ')} and ${alias.targets.length - MODELS_IN_ERRORS} more` : alias.targets.join(', ');
+      return `The model '${model}' is an alias of ${targets}; no connected worker serves any of them. Available models: ${this.someModels()}.`;
+    }
     return `The model '${model}' is not served by any connected worker. Available models: ${this.someModels()}.`;
   }
 
@@ -276,12 +297,14 @@ export class Scheduler {
   submit(id: string, model: string, now: number, opts: SubmitOptions = {}): Command[] {
     if (!this.accepting) return [fail(id, 'shutting_down', 'The relay is shutting down; retry shortly.')];
     if (this.requests.has(id)) throw new Error(`duplicate request id ${id}`);
-    if (!this.byModel.has(model) && this.wildcards.size === 0) {
+    const alias = this.aliases.size > 0 ? this.aliases.get(model) : undefined;
+    if (alias ? !this.serves(model) : !this.byModel.has(model) && this.wildcards.size === 0) {
       return [fail(id, 'model_not_found', this.notServedMessage(model))];
     }
     const req: Req = {
       id,
       model,
+      alias,
       state: 'queued',
       seq: ++this.seq,
       requeued: false,
@@ -297,14 +320,14 @@ export class Scheduler {
       deadline: undefined,
     };
     if (req.tenantLimit > 0) this.tenantLimits.set(req.tenant, req.tenantLimit);
-    const w = this.tenantBlocked(req.tenant) ? undefined : this.pickWorker(model);
+    const w = this.tenantBlocked(req.tenant) ? undefined : this.pickWorker(req);
     if (w) {
       this.requests.set(id, req);
       return [this.assign(req, w, now)];
     }
     // Every worker for the model is out of rotation for its backend: say why now, rather than
     // let the client wait out the queue timeout for a worker that can't serve it.
-    const sick = this.unhealthyReason(model);
+    const sick = this.unhealthyReason(req);
     if (sick !== undefined) return [fail(id, 'backend_unreachable', `No worker serving '${model}' has a working backend: ${sick}`)];
     if (this.config.maxQueueLen > 0 && this.queued >= this.config.maxQueueLen) {
       return [fail(id, 'queue_full', `The request queue is full (${this.config.maxQueueLen} waiting); retry shortly.`)];
@@ -382,12 +405,15 @@ export class Scheduler {
     if (!r || r.workerId !== workerId || r.state !== 'running') return [];
     const w = this.workers.get(workerId);
     if (w) this.breakerFailure(w, now);
-    if (r.started) return this.finishWithError(r, 'backend_error', reason);
-    if (!this.hasHealthyWorker(r.model, workerId)) {
+    let cmds: Command[];
+    if (r.started) cmds = this.finishWithError(r, 'backend_error', reason);
+    else if (!this.hasHealthyWorker(r, workerId)) {
       this.finish(r);
-      return [fail(r.id, 'backend_unreachable', `${reason.replace(/\.+$/, '')}. No other worker serving '${r.model}' has a working backend.`)];
-    }
-    return this.requeue(r, now, workerId);
+      cmds = [fail(r.id, 'backend_unreachable', `${reason.replace(/\.+$/, '')}. No other worker serving '${r.model}' has a working backend.`)];
+    } else cmds = this.requeue(r, now, workerId);
+    // The slot it held is free (unless the request came straight back): a worker still in rotation
+    // takes the next waiting request, as after any completion.
+    return w ? cmds.concat(this.fill(w, now)) : cmds;
   }
 
   /** backend-health: the worker says its backend went down or came back. */
@@ -654,6 +680,13 @@ export class Scheduler {
       if (r.holdsTenantSlot) held.set(r.tenant, (held.get(r.tenant) ?? 0) + 1);
     }
     for (const [t, n] of this.tenantInFlight) if (held.get(t) !== n) throw new Error(`tenant ${t} in flight ${n}, holding ${held.get(t) ?? 0}`);
+    // The header's invariant: nothing that may run waits while a worker that could serve it has a
+    // free slot (a tenant at its in-flight limit waits by design; a requeued request never does).
+    for (const r of this.requests.values()) {
+      if (r.state !== 'queued' || (!r.requeued && this.tenantBlocked(r.tenant))) continue;
+      if (this.openWildcards.size > 0) throw new Error(`${r.id} for '${r.model}' waits while a '*' worker has a free slot`);
+      for (const m of servedAs(r)) if (this.openByModel.has(m)) throw new Error(`${r.id} for '${r.model}' waits while a worker serving '${m}' has a free slot`);
+    }
     // Only live requests hold deadlines (workers hold at most four each).
     if (this.deadlines.size > this.requests.size + 4 * this.workers.size) {
       throw new Error(`deadline heap holds ${this.deadlines.size} entries for ${this.requests.size} requests`);
@@ -689,21 +722,22 @@ export class Scheduler {
     this.sync(w);
   }
 
-  /** A worker other than `exclude` that could serve `model` but for being busy (draining, down or
-   * tripped ones can't). */
-  private hasHealthyWorker(model: string, exclude: string): boolean {
+  /** A worker other than `exclude` that could serve the request but for being busy (draining, down
+   * or tripped ones can't). */
+  private hasHealthyWorker(r: Req, exclude: string): boolean {
     const healthy = (w: Worker): boolean => w.id !== exclude && !w.draining && !isSick(w);
-    for (const w of this.byModel.get(model) ?? []) if (healthy(w)) return true;
+    for (const m of servedAs(r)) for (const w of this.byModel.get(m) ?? []) if (healthy(w)) return true;
     for (const w of this.wildcards) if (healthy(w)) return true;
     return false;
   }
 
-  /** Why no worker can serve `model`, when every one of its non-draining workers is sick; else
+  /** Why no worker can serve the request, when every one of its non-draining workers is sick; else
    * undefined. Stops at the first healthy worker, so it costs O(1) while any is healthy. */
-  private unhealthyReason(model: string): string | undefined {
+  private unhealthyReason(r: Req): string | undefined {
     let sick: Worker | undefined;
-    const exact = this.byModel.get(model);
-    if (exact) {
+    for (const m of servedAs(r)) {
+      const exact = this.byModel.get(m);
+      if (!exact) continue;
       for (const w of exact) {
         if (w.draining) continue;
         if (!isSick(w)) return undefined;
@@ -744,8 +778,9 @@ export class Scheduler {
   }
 
   /** Lowest utilisation of shown capacity wins; ties go to the least recently dispatched
-   * (round-robin). A worker stays eligible up to its claimed capacity, so no slot is wasted. */
-  private pickWorker(model: string, exclude?: string): Worker | undefined {
+   * (round-robin). A worker stays eligible up to its claimed capacity, so no slot is wasted. For an
+   * alias, the workers of all its targets compete alike. */
+  private pickWorker(r: Req, exclude?: string): Worker | undefined {
     let best: Worker | undefined;
     const consider = (w: Worker): void => {
       if (!this.eligible(w) || w.id === exclude) return;
@@ -757,10 +792,23 @@ export class Scheduler {
       const b = best.inFlight.size * shownCapacity(w);
       if (a < b || (a === b && w.lastDispatch < best.lastDispatch)) best = w;
     };
-    const exact = this.openByModel.get(model);
-    if (exact) for (const w of exact) consider(w);
+    if (r.alias) {
+      for (const t of r.alias.targets) {
+        const open = this.openByModel.get(t);
+        if (open) for (const w of open) consider(w);
+      }
+    } else {
+      const exact = this.openByModel.get(r.model);
+      if (exact) for (const w of exact) consider(w);
+    }
     for (const w of this.openWildcards) consider(w);
     return best;
+  }
+
+  /** The alias target `w` serves the request as: the first it lists (a `*` worker: the first). */
+  private targetFor(alias: ModelAlias, w: Worker): string {
+    for (const t of alias.targets) if (this.byModel.get(t)?.has(w)) return t;
+    return alias.targets[0]!;
   }
 
   private assign(r: Req, w: Worker, now: number): Command {
@@ -776,6 +824,7 @@ export class Scheduler {
     w.lastDispatch = ++this.dispatchSeq;
     this.deadlines.remove(r.deadline);
     r.deadline = this.config.requestTimeoutMs > 0 ? this.deadlines.push({ at: now + this.config.requestTimeoutMs, kind: 'idle', id: r.id }) : undefined;
+    if (r.alias) return { type: 'dispatch', requestId: r.id, workerId: w.id, target: this.targetFor(r.alias, w) };
     return { type: 'dispatch', requestId: r.id, workerId: w.id };
   }
 
@@ -798,8 +847,8 @@ export class Scheduler {
     return cmds;
   }
 
-  /** Among the worker's models, the queue whose next request goes first: requeued ones, then the
-   * higher band, then the older request. */
+  /** Among the worker's models (and the aliases listing them), the queue whose next request goes
+   * first: requeued ones, then the higher band, then the older request. */
   private bestQueueFor(w: Worker, now: number): ModelQueue | undefined {
     let best: ModelQueue | undefined;
     let bestHead: Slot<Req> | undefined;
@@ -815,7 +864,10 @@ export class Scheduler {
       }
     };
     if (this.wildcards.has(w)) for (const q of this.queues.values()) consider(q);
-    else for (const m of w.models) consider(this.queues.get(m));
+    else {
+      for (const m of w.models) consider(this.queues.get(m));
+      if (this.aliases.size > 0) for (const m of w.models) for (const a of this.aliases.listing(m)) consider(this.queues.get(a.name));
+    }
     return best;
   }
 
@@ -861,7 +913,7 @@ export class Scheduler {
       return [fail(r.id, 'requeue_exhausted', `The request failed on ${r.requeues + 1} workers in a row; giving up.`)];
     }
     r.requeues++;
-    const w = this.pickWorker(r.model, avoid) ?? this.pickWorker(r.model);
+    const w = this.pickWorker(r, avoid) ?? this.pickWorker(r);
     if (w) return [this.assign(r, w, now)];
     if (!this.accepting) {
       // Shutting down: every worker drains, so waiting would only stretch the shutdown.
@@ -967,6 +1019,11 @@ export class Scheduler {
       if (set.size === 0) this.byModel.delete(m);
     }
   }
+}
+
+/** The model names a worker may serve the request as. */
+function servedAs(r: Req): readonly string[] {
+  return r.alias ? r.alias.targets : [r.model];
 }
 
 function isSick(w: Worker): boolean {

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Scheduler, type Command, type SchedulerConfig, type WorkerSpec } from '../../src/core/scheduler.js';
+import { ModelAliases } from '../../src/core/model-aliases.js';
 import { prng } from '../helpers/prng.js';
 
 // ---------- helpers ----------
@@ -38,8 +39,8 @@ function checked(s: Scheduler): Scheduler {
   });
 }
 
-function make(config: Partial<SchedulerConfig> = {}): Scheduler {
-  return checked(new Scheduler({ ...QUIET, ...config }));
+function make(config: Partial<SchedulerConfig> = {}, aliases: string[] = []): Scheduler {
+  return checked(new Scheduler({ ...QUIET, ...config }, ModelAliases.parse(aliases)));
 }
 
 function worker(id: string, models: string[], maxConcurrent = 1, cancelAck = false): WorkerSpec {
@@ -47,6 +48,8 @@ function worker(id: string, models: string[], maxConcurrent = 1, cancelAck = fal
 }
 
 const dispatch = (requestId: string, workerId: string): Command => ({ type: 'dispatch', requestId, workerId });
+/** A dispatch of a request that named an alias, served as `target`. */
+const dispatchAs = (requestId: string, workerId: string, target: string): Command => ({ type: 'dispatch', requestId, workerId, target });
 
 function only<T extends Command['type']>(cmds: Command[], type: T): Extract<Command, { type: T }>[] {
   return cmds.filter((c): c is Extract<Command, { type: T }> => c.type === type);
@@ -950,6 +953,8 @@ type Outcome = 'completed' | 'failed' | 'cancelled';
 function randomRun(seed: number, steps: number): void {
   const rnd = prng(seed);
   const pick = <T>(xs: readonly T[]): T | undefined => (xs.length ? xs[Math.floor(rnd() * xs.length)] : undefined);
+  // Aliases: one over two served models, one whose second target no worker ever serves.
+  const ALIASES = ModelAliases.parse(['x=a|b', 'y=c|zz']);
   const raw = new Scheduler({
     maxQueueLen: 12,
     queueTimeoutMs: 3000,
@@ -961,7 +966,7 @@ function randomRun(seed: number, steps: number): void {
     breakerFailures: 2,
     breakerCooldownMs: 700,
     priorityAgingMs: 1500,
-  });
+  }, ALIASES);
   const s = checked(raw); // events go through the invariant check; the harness's own look-ups use `raw`
   const MODELS = ['a', 'b', 'c'];
   const specs = new Map<string, WorkerSpec>(); // connected workers, as far as the harness knows
@@ -974,6 +979,7 @@ function randomRun(seed: number, steps: number): void {
   const submitted: string[] = [];
   const pending = new Set<string>(); // submitted and not yet gone from the scheduler
   const dispatchCount = new Map<string, number>();
+  const asked = new Map<string, string>(); // request → the model or alias it named
   let now = 0;
   let nextReq = 0;
   let nextWorker = 0;
@@ -999,6 +1005,14 @@ function randomRun(seed: number, steps: number): void {
           assert.equal(outcome.get(c.requestId), undefined, `dispatch of ended ${c.requestId} ${ctx()}`);
           assert.ok(!slot.has(c.requestId), `${c.requestId} dispatched twice concurrently ${ctx()}`);
           assert.ok(!started.has(c.requestId), `started ${c.requestId} dispatched again ${ctx()}`);
+          // Sent only to a worker that serves what was asked for (for an alias: as one of its targets).
+          const name = asked.get(c.requestId)!;
+          const alias = ALIASES.get(name);
+          assert.equal(c.target !== undefined, alias !== undefined, `target given iff an alias was asked for ${ctx()}`);
+          if (alias) assert.ok(alias.targets.includes(c.target!), `${c.target} is not a target of ${name} ${ctx()}`);
+          const servedAs = c.target ?? name;
+          assert.ok(spec.models.includes(servedAs) || spec.models.includes('*'), `${c.requestId} (${servedAs}) sent to ${c.workerId} serving ${spec.models.join(',')} ${ctx()}`);
+          if (alias && !spec.models.includes('*')) assert.equal(c.target, alias.targets.find((t) => spec.models.includes(t)), `the first target the worker serves ${ctx()}`);
           slot.set(c.requestId, c.workerId);
           // A cancel-ack grace expiry in the same tick frees its slot silently before this dispatch.
           for (const [r, w] of slot) if (w === c.workerId && outcome.has(r) && raw.requestState(r) === undefined) slot.delete(r);
@@ -1078,7 +1092,9 @@ function randomRun(seed: number, steps: number): void {
       const id = `r${nextReq++}`;
       submitted.push(id);
       pending.add(id);
-      const model = rnd() < 0.03 ? 'unknown' : pick(MODELS)!;
+      const y = rnd();
+      const model = y < 0.03 ? 'unknown' : y < 0.25 ? pick(['x', 'y'])! : pick(MODELS)!;
+      asked.set(id, model);
       const tenant = pick(['t1', 't2', 't3', 't4'])!;
       // t1 and t2 are keys with an in-flight limit; the others have none.
       apply(s.submit(id, model, now, { tenant, priority: pick(['high', 'normal', 'normal', 'low'] as const)!, tenantLimit: tenant === 't1' ? 1 : tenant === 't2' ? 2 : 0 }));
@@ -1220,6 +1236,16 @@ describe('backend health', () => {
     assert.deepEqual(s.backendState('sick', true, '', 4), [dispatch('r3', 'sick')]);
   });
 
+  it('the slot a backend-unavailable request frees takes the next waiting request at once', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r1', 'm', 1);
+    s.submit('r2', 'm', 1);
+    s.markStarted('r1');
+    const cmds = s.backendUnavailable('r1', 'A', 'the backend reset the connection', 2);
+    assert.deepEqual(cmds.map((c) => (c.type === 'fail' ? `fail ${c.requestId} ${c.code}` : c.type === 'dispatch' ? `${c.requestId}>${c.workerId}` : c.type)), ['fail r1 backend_error', 'r2>A']);
+  });
+
   it('with no healthy worker for the model, the client gets the backend error with its reason', () => {
     const s = make();
     s.registerWorker(worker('sick', ['m'], 2), 0);
@@ -1297,6 +1323,109 @@ describe('circuit breaker', () => {
     for (let i = 0; i < 3; i++) s.submit(`y${i}`, 'm', 0);
     for (let i = 0; i < 3; i++) s.complete(`y${i}`, 'fast-fail', 0, 'ok');
     assert.equal(s.workerList()[0]!.proven, 3);
+  });
+});
+
+// ---------- model aliases ----------
+
+describe('model aliases', () => {
+  it('a request for an alias runs on the workers of all its targets, each told its target', () => {
+    const s = make({}, ['gpt-4o-mini=qwen|llama']);
+    s.registerWorker(worker('Q', ['qwen'], 2), 0);
+    s.registerWorker(worker('L', ['llama'], 2), 0);
+    const cmds = [1, 2, 3, 4].flatMap((i) => s.submit(`r${i}`, 'gpt-4o-mini', i));
+    assert.deepEqual(cmds, [dispatchAs('r1', 'Q', 'qwen'), dispatchAs('r2', 'L', 'llama'), dispatchAs('r3', 'Q', 'qwen'), dispatchAs('r4', 'L', 'llama')]);
+    // A plain request for a target is no alias request: no target in its dispatch.
+    s.complete('r1', 'Q', 5);
+    assert.deepEqual(s.submit('p1', 'qwen', 6), [dispatch('p1', 'Q')]);
+  });
+
+  it('a target with no worker is skipped; with none served, 404 naming the alias and its targets', () => {
+    const s = make({}, ['chat=gone|qwen', 'code=a|b']);
+    s.registerWorker(worker('Q', ['qwen'], 1), 0);
+    assert.deepEqual(s.submit('r1', 'chat', 1), [dispatchAs('r1', 'Q', 'qwen')]);
+    assert.ok(s.serves('chat'));
+    assert.ok(!s.serves('code'));
+    const msg = expectFail(s.submit('r2', 'code', 2), 'r2', 'model_not_found');
+    assert.match(msg, /The model 'code' is an alias of a, b; no connected worker serves any of them\. Available models: qwen\./);
+    assert.equal(s.notServedMessage('code'), msg);
+  });
+
+  it('a queued alias request runs on the first worker of any target that frees a slot, in arrival order with the targets\' own requests', () => {
+    const s = make({}, ['x=a|b']);
+    s.registerWorker(worker('A', ['a'], 1), 0);
+    s.registerWorker(worker('B', ['b'], 1), 0);
+    s.submit('busyA', 'a', 0);
+    s.submit('busyB', 'b', 0);
+    s.submit('plainA', 'a', 1);
+    s.submit('alias1', 'x', 2);
+    s.submit('plainB', 'b', 3);
+    s.submit('alias2', 'x', 4);
+    assert.equal(s.queuePosition('alias2'), 2, 'aliases wait in their own queue');
+    assert.deepEqual(s.complete('busyB', 'B', 5), [dispatchAs('alias1', 'B', 'b')], 'older than plainB');
+    assert.deepEqual(s.complete('busyA', 'A', 6), [dispatch('plainA', 'A')], 'older than alias2');
+    assert.deepEqual(s.complete('alias1', 'B', 7), [dispatch('plainB', 'B')]);
+    assert.deepEqual(s.complete('plainA', 'A', 8), [dispatchAs('alias2', 'A', 'a')]);
+    // A worker that connects later for a target takes queued alias work too.
+    s.submit('alias3', 'x', 9);
+    assert.deepEqual(s.registerWorker(worker('B2', ['b'], 1), 10), [dispatchAs('alias3', 'B2', 'b')]);
+  });
+
+  it("falls over when a target's last worker leaves: its unstarted requests run as another target", () => {
+    const s = make({}, ['x=a|b']);
+    s.registerWorker(worker('A', ['a'], 1), 0);
+    s.registerWorker(worker('B', ['b'], 2), 0);
+    assert.deepEqual(s.submit('r1', 'x', 1), [dispatchAs('r1', 'A', 'a')]);
+    assert.deepEqual(s.workerLost('A', 2), [dispatchAs('r1', 'B', 'b')]);
+    assert.deepEqual(s.submit('r2', 'x', 3), [dispatchAs('r2', 'B', 'b')]);
+    // Every target's workers gone: they wait (as for a plain model) for a worker of any target.
+    assert.deepEqual(s.workerLost('B', 4), []);
+    assert.equal(s.queueDepth, 2);
+    assert.deepEqual(s.registerWorker(worker('A2', ['a'], 2), 5), [dispatchAs('r1', 'A2', 'a'), dispatchAs('r2', 'A2', 'a')]);
+  });
+
+  it('a worker serving several targets serves the first listed; a * worker the first target', () => {
+    const s = make({}, ['x=a|b']);
+    s.registerWorker(worker('AB', ['b', 'a'], 1), 0);
+    assert.deepEqual(s.submit('r1', 'x', 1), [dispatchAs('r1', 'AB', 'a')]);
+    const t = make({}, ['x=a|b']);
+    t.registerWorker(worker('W', ['*'], 1), 0);
+    assert.deepEqual(t.submit('r1', 'x', 1), [dispatchAs('r1', 'W', 'a')]);
+  });
+
+  it('an alias hides a worker model of its name, unless it lists itself', () => {
+    const s = make({}, ['m=other']);
+    s.registerWorker(worker('M', ['m'], 1), 0);
+    expectFail(s.submit('r1', 'm', 1), 'r1', 'model_not_found');
+    const t = make({}, ['m=m|other']);
+    t.registerWorker(worker('M', ['m'], 1), 0);
+    t.registerWorker(worker('O', ['other'], 1), 0);
+    assert.deepEqual([...t.submit('r1', 'm', 1), ...t.submit('r2', 'm', 1)], [dispatchAs('r1', 'M', 'm'), dispatchAs('r2', 'O', 'other')]);
+  });
+
+  it('backend trouble is judged over all targets', () => {
+    const s = make({}, ['x=a|b']);
+    s.registerWorker(worker('A', ['a'], 1), 0);
+    s.registerWorker(worker('B', ['b'], 1), 0);
+    s.backendState('A', false, 'down', 1);
+    assert.deepEqual(s.submit('r1', 'x', 2), [dispatchAs('r1', 'B', 'b')]);
+    // B's backend fails before a byte: A is down too, so nobody healthy is left.
+    s.backendState('B', false, 'down too', 3);
+    assert.match(expectFail(s.backendUnavailable('r1', 'B', 'unreachable', 3), 'r1', 'backend_unreachable'), /No other worker serving 'x'/);
+    assert.match(expectFail(s.submit('r2', 'x', 4), 'r2', 'backend_unreachable'), /No worker serving 'x' has a working backend: name-A: down\./);
+  });
+
+  it('alias definitions: parsed, and refused with the entry named', () => {
+    const a = ModelAliases.parse(['gpt-4o-mini = qwen | llama | qwen', '', 'embed=nomic']);
+    assert.deepEqual(a.get('gpt-4o-mini')?.targets, ['qwen', 'llama']);
+    assert.deepEqual(a.listing('qwen').map((x) => x.name), ['gpt-4o-mini']);
+    assert.deepEqual(a.listing('nothing'), []);
+    assert.throws(() => ModelAliases.parse(['x']), /'x' must be NAME=TARGET/);
+    assert.throws(() => ModelAliases.parse(['x=a||b']), /must be NAME=TARGET/);
+    assert.throws(() => ModelAliases.parse(['x=a', 'x=b']), /'x' is defined twice/);
+    assert.throws(() => ModelAliases.parse(['x=y', 'y=a']), /lists the alias 'y'/);
+    assert.throws(() => ModelAliases.parse(['x=*']), /'\*' stands for every model/);
+    assert.throws(() => ModelAliases.parse([`x=${'a'.repeat(300)}`], 256), /at most 256 characters/);
   });
 });
 
