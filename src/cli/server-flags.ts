@@ -12,6 +12,7 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { name: 'data-dir', env: 'DATA_DIR', kind: 'string', help: "Folder of the store (keys, worker tokens, usage); default: 'modelrelay' in the user's data directory." },
   { name: 'metrics-public', env: 'METRICS_PUBLIC', kind: 'boolean', default: false, help: 'Serve /metrics without the admin token even when one is set.' },
   { name: 'cors-origins', env: 'CORS_ORIGINS', kind: 'string', help: "Comma-separated origins (or '*') browsers may call the API routes from; unset = no CORS headers." },
+  { name: 'model-alias', env: 'MODEL_ALIASES', kind: 'list', separator: ';', help: "NAME=TARGET[|TARGET…]: a request for NAME is served by any worker serving any TARGET, its body's model rewritten to the target chosen (repeatable)." },
   { name: 'max-queue-len', env: 'MAX_QUEUE_LEN', kind: 'number', default: 100, help: 'Requests that may wait for a free worker (0 = unlimited); beyond it 429.' },
   { name: 'queue-timeout', env: 'QUEUE_TIMEOUT_SECS', kind: 'number', default: 30, help: 'Seconds a request may wait in the queue before 503 (0 = forever).' },
   { name: 'queue-keepalive', env: 'QUEUE_KEEPALIVE_SECS', kind: 'number', default: D.queueKeepaliveMs / 1000, help: "A streaming request queued this long gets its 200 and SSE headers, then an SSE comment (': queued, position N') this often until it runs (0 = off)." },

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // modelrelay-server: the central relay. Flags (each with an env var) come from one table below.
 import { createLogger } from '../log.js';
-import { startServer } from '../server/index.js';
+import { ModelAliases } from '../core/index.js';
+import { MAX_MODEL_NAME, startServer } from '../server/index.js';
 import { VERSION } from '../version.js';
 import { UsageError, helpText, listenError, parseFlags, parseListen, runMain } from './flags.js';
 import { MIN_SECRET_LENGTH, readWorkerSecret } from './secret.js';
@@ -26,6 +27,12 @@ void runMain(async () => {
     secret.warnings.push('the admin token was given on the command line, where other users of this machine can read it (ps): prefer ADMIN_TOKEN');
   }
   const secs = (name: string): number => (flags[name] as number) * 1000;
+  const modelAliases = flags['model-alias'] as string[];
+  try {
+    ModelAliases.parse(modelAliases, MAX_MODEL_NAME);
+  } catch (e) {
+    throw new UsageError(`--model-alias (MODEL_ALIASES): ${(e as Error).message}`);
+  }
   const log = createLogger(flags['log-level'] as string);
   for (const w of secret.warnings) log.warn(w);
   const server = await startServer(
@@ -38,6 +45,7 @@ void runMain(async () => {
       dataDir: flags['data-dir'] as string | undefined,
       metricsPublic: flags['metrics-public'] as boolean,
       corsOrigins: (flags['cors-origins'] as string | undefined) ?? '',
+      modelAliases,
       maxBodyBytes: flags['max-body-bytes'] as number,
       maxBufferedBytes: flags['max-buffered-bytes'] as number,
       headerTimeoutMs: Math.max(1000, secs('header-timeout')),

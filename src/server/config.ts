@@ -23,6 +23,8 @@ export interface ServerConfig {
   maxBodyBytes: number;
   maxFrameBytes: number;
   scheduler: Partial<SchedulerConfig>;
+  /** `NAME=TARGET[|TARGET…]` entries (core/model-aliases.ts); checked at start. */
+  modelAliases: string[];
   /** How long in-flight work may take to finish on SIGTERM, or when a worker is told to drain. */
   drainTimeoutMs: number;
   /** Honour X-Forwarded-For for the peer address (only behind a proxy you run). */
@@ -59,6 +61,7 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   maxBodyBytes: 32 * 1024 * 1024,
   maxFrameBytes: 64 * 1024 * 1024,
   scheduler: {},
+  modelAliases: [],
   drainTimeoutMs: 30_000,
   trustProxy: false,
   trustedProxyHops: 1,

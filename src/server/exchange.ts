@@ -2,7 +2,7 @@
 // States: waiting (no byte sent) → streaming (SSE headers out) → ended. Once a byte is out the request
 // can't be retried, and a failure becomes an SSE error event instead of an error status.
 import type { ServerResponse } from 'node:http';
-import { allForwardable, forwardableHeaders, type MessageOf, type TokenCounts, type WorkerMessage } from '../protocol/index.js';
+import { allForwardable, forwardableHeaders, modelValueSpans, replaceSpansInBytes, type MessageOf, type TokenCounts, type WorkerMessage } from '../protocol/index.js';
 import { RelayError, type Priority } from '../core/index.js';
 import type { FlowCredit } from './flow-credit.js';
 import { type ApiFlavor, errorEvent, sendError } from './render-error.js';
@@ -53,6 +53,10 @@ export class Exchange {
   firstByteAt: number | undefined;
   workerId: string | undefined;
   workerName: string | undefined;
+  /** For a request that named an alias: the target it was last sent as. */
+  target: string | undefined;
+  /** Where the body's `model` value is, found at the first dispatch to a target (see bodyAs). */
+  private modelSpans: number[] | undefined;
   status = 0;
   tokenCounts: TokenCounts | undefined;
   errorCode: string | undefined;
@@ -79,6 +83,16 @@ export class Exchange {
     this.priority = init.priority ?? 'normal';
     this.tenantLimit = init.tenantLimit ?? 0;
     this.key = init.key;
+  }
+
+  /** The body with its top-level `model` set to `target` (an alias's target), every other byte as
+   * the client sent it. The scan runs once per request, however often it is requeued; each
+   * dispatch then costs one copy of the body. */
+  bodyAs(target: string): Buffer {
+    // The latin1 view has one char per byte, so its offsets are byte offsets (body-model.ts).
+    this.modelSpans ??= modelValueSpans(this.body.toString('latin1')) ?? [];
+    // parseBody found a string `model`, so the scan finds it too; if not, the body goes unchanged.
+    return this.modelSpans.length > 0 ? replaceSpansInBytes(this.body, this.modelSpans, target) : this.body;
   }
 
   /** A byte of the backend's answer has been written to the client. */

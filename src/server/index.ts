@@ -3,7 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Auth } from '../auth/index.js';
-import { RelayError, Scheduler } from '../core/index.js';
+import { ModelAliases, RelayError, Scheduler } from '../core/index.js';
 import type { Logger } from '../log.js';
 import { SqliteStore, UsageBatcher, defaultDataDir, type Store } from '../store/index.js';
 import { Telemetry } from '../telemetry/index.js';
@@ -14,7 +14,7 @@ import { Cors } from './cors.js';
 import { DashboardAssets } from './dashboard-assets.js';
 import { operatorRoutes } from './operator-routes.js';
 import { VERSION } from '../version.js';
-import { DEFAULT_SERVER_CONFIG, type ServerConfig } from './config.js';
+import { DEFAULT_SERVER_CONFIG, MAX_MODEL_NAME, type ServerConfig } from './config.js';
 import { LogLimiter } from '../log-limiter.js';
 import { BodyBudget } from './body-budget.js';
 import { KeyLimits } from './key-limits.js';
@@ -25,7 +25,7 @@ import { Relay } from './relay.js';
 import { WorkerGateway } from './worker-gateway.js';
 import { WorkerSession } from './worker-session.js';
 
-export { DEFAULT_SERVER_CONFIG, type ServerConfig } from './config.js';
+export { DEFAULT_SERVER_CONFIG, MAX_MODEL_NAME, type ServerConfig } from './config.js';
 
 export interface RunningServer {
   url: string;
@@ -52,7 +52,7 @@ export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Prom
   if (store) log.info({ store: store.location }, 'store opened');
   if (config.requireApiKeys && !config.adminToken) log.warn('--require-api-keys without --admin-token: no key can be issued; only keys already in the store work');
   const auth = new Auth({ store, workerSecret: config.workerSecret || undefined, adminToken: config.adminToken });
-  const scheduler = new Scheduler(config.scheduler);
+  const scheduler = new Scheduler(config.scheduler, ModelAliases.parse(config.modelAliases, MAX_MODEL_NAME));
   const telemetry = new Telemetry(log, { queueDepths: () => scheduler.queueDepthByModel(), workers: () => scheduler.workerList() });
   const usage = store ? new UsageBatcher(store, (err) => log.error({ err: err.message, store: store.location }, 'could not write usage; will retry')) : undefined;
   telemetry.usage = usage;

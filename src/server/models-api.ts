@@ -1,5 +1,7 @@
-// GET /v1/models and GET /v1/models/{id}: the models connected workers serve, in OpenAI's shape, or in
-// Anthropic's when the request carries `anthropic-version` (the Anthropic SDK always sends it).
+// GET /v1/models and GET /v1/models/{id}: the models connected workers serve, and the aliases
+// (--model-alias) with a target served, in OpenAI's shape, or in Anthropic's when the request carries
+// `anthropic-version` (the Anthropic SDK always sends it). An alias is marked with `alias_of`, its
+// targets: a field clients ignore.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RelayError, type Scheduler } from '../core/index.js';
 import { MAX_MODEL_NAME } from './config.js';
@@ -20,8 +22,8 @@ export function serveModels(req: IncomingMessage, res: ServerResponse, path: str
     return sendError(res, flavor, new RelayError('method_not_allowed', 'Use GET for this route.'));
   }
   if (path === PREFIX) {
-    const ids = scheduler.models();
-    return json(res, flavor === 'anthropic' ? anthropicPage(ids, req.url ?? '', startedAt) : { object: 'list', data: ids.map((id) => openaiModel(id, startedAt)) });
+    const entries = listed(scheduler);
+    return json(res, flavor === 'anthropic' ? anthropicPage(entries, req.url ?? '', startedAt) : { object: 'list', data: entries.map((e) => openaiModel(e, startedAt)) });
   }
   let id: string;
   try {
@@ -33,28 +35,43 @@ export function serveModels(req: IncomingMessage, res: ServerResponse, path: str
     return sendError(res, flavor, new RelayError('model_not_found', `No model has an id of ${id.length} characters; the limit is ${MAX_MODEL_NAME}.`));
   }
   if (!scheduler.serves(id)) return sendError(res, flavor, new RelayError('model_not_found', scheduler.notServedMessage(id)));
-  json(res, flavor === 'anthropic' ? anthropicModel(id, startedAt) : openaiModel(id, startedAt));
+  const entry: Entry = { id, aliasOf: scheduler.aliases.get(id)?.targets };
+  json(res, flavor === 'anthropic' ? anthropicModel(entry, startedAt) : openaiModel(entry, startedAt));
 }
 
-function openaiModel(id: string, startedAt: number): object {
-  return { id, object: 'model', created: Math.floor(startedAt / 1000), owned_by: 'modelrelay' };
+interface Entry {
+  id: string;
+  /** Set for an alias: its targets. */
+  aliasOf: readonly string[] | undefined;
 }
 
-function anthropicModel(id: string, startedAt: number): object {
-  return { type: 'model', id, display_name: id, created_at: new Date(startedAt).toISOString() };
+/** Served models and served aliases, sorted by id; an alias takes the place of a model of its name. */
+function listed(scheduler: Scheduler): Entry[] {
+  const entries = new Map<string, Entry>();
+  for (const id of scheduler.models()) entries.set(id, { id, aliasOf: undefined });
+  for (const a of scheduler.aliases.all()) if (scheduler.serves(a.name)) entries.set(a.name, { id: a.name, aliasOf: a.targets });
+  return [...entries.values()].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+}
+
+function openaiModel(e: Entry, startedAt: number): object {
+  return { id: e.id, object: 'model', created: Math.floor(startedAt / 1000), owned_by: 'modelrelay', ...(e.aliasOf ? { alias_of: e.aliasOf } : {}) };
+}
+
+function anthropicModel(e: Entry, startedAt: number): object {
+  return { type: 'model', id: e.id, display_name: e.id, created_at: new Date(startedAt).toISOString(), ...(e.aliasOf ? { alias_of: e.aliasOf } : {}) };
 }
 
 /** Anthropic's cursor paging: `limit` (default 20, 1–1000), `after_id` or `before_id`. Cursors compare
  * by name (the list is sorted), so a page stays right when models come and go between calls. */
-function anthropicPage(ids: string[], url: string, startedAt: number): object {
+function anthropicPage(entries: Entry[], url: string, startedAt: number): object {
   const q = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
   const limit = Math.min(1000, Math.max(1, Math.floor(Number(q.get('limit') ?? 20)) || 20));
   const after = q.get('after_id');
   const before = q.get('before_id');
-  const rest = after !== null ? ids.filter((id) => id > after) : before !== null ? ids.filter((id) => id < before) : ids;
+  const rest = after !== null ? entries.filter((e) => e.id > after) : before !== null ? entries.filter((e) => e.id < before) : entries;
   // Going backwards, the page is the `limit` ids just before the cursor.
   const page = after === null && before !== null ? rest.slice(-limit) : rest.slice(0, limit);
-  return { data: page.map((id) => anthropicModel(id, startedAt)), has_more: rest.length > page.length, first_id: page[0] ?? null, last_id: page.at(-1) ?? null };
+  return { data: page.map((e) => anthropicModel(e, startedAt)), has_more: rest.length > page.length, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null };
 }
 
 function json(res: ServerResponse, value: unknown): void {

@@ -341,9 +341,12 @@ export class Relay implements SessionHandlers {
         ex.workerName = session.name;
         ex.dispatchedAt = now();
         ex.flow = ex.streaming && session.has('flow-control') ? new FlowCredit(ex.res, (bytes) => session.send({ type: 'credit', request_id: ex.id, bytes })) : undefined;
-        const request = { type: 'request', request_id: ex.id, model: ex.model, endpoint_path: ex.endpoint, is_streaming: ex.streaming, body: '', headers: ex.headers } as const;
+        // An alias: the worker is asked for the target chosen for it, in the message and the body.
+        ex.target = c.target;
+        const body = c.target === undefined ? ex.body : ex.bodyAs(c.target);
+        const request = { type: 'request', request_id: ex.id, model: c.target ?? ex.model, endpoint_path: ex.endpoint, is_streaming: ex.streaming, body: '', headers: ex.headers } as const;
         // binary-frames: the client's body bytes go as they came, not escaped into a JSON string.
-        session.sendRaw(session.has('binary-frames') ? encodeBinary(request, ex.body)! : encode({ ...request, body: ex.body.toString('utf8') }));
+        session.sendRaw(session.has('binary-frames') ? encodeBinary(request, body)! : encode({ ...request, body: body.toString('utf8') }));
         return;
       }
       case 'fail': {

@@ -10,6 +10,8 @@ export interface FinishedRequest {
   readonly streaming: boolean;
   readonly workerId: string | undefined;
   readonly workerName: string | undefined;
+  /** The alias target it was served as, when the client named an alias. */
+  readonly target: string | undefined;
   readonly status: number;
   readonly errorCode: string | undefined;
   /** performance.now() milliseconds. */

@@ -58,6 +58,7 @@ export class Telemetry {
       {
         request_id: r.id,
         model: r.model,
+        served_as: r.target,
         endpoint: r.endpoint,
         stream: r.streaming,
         worker: r.workerName,
