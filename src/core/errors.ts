@@ -28,6 +28,7 @@ export const ERRORS = {
   body_too_large: { status: 413, openaiType: 'invalid_request_error', anthropicType: 'request_too_large', side: 'client' },
   server_busy: { status: 503, openaiType: 'server_error', anthropicType: 'overloaded_error', side: 'relay', retryAfterSecs: 1 },
   too_many_connections: { status: 503, openaiType: 'rate_limit_error', anthropicType: 'rate_limit_error', side: 'client', retryAfterSecs: 1 },
+  model_not_allowed: { status: 403, openaiType: 'permission_error', anthropicType: 'permission_error', side: 'client' },
   key_rate_limited: { status: 429, openaiType: 'rate_limit_error', anthropicType: 'rate_limit_error', side: 'client' },
   queue_full: { status: 429, openaiType: 'rate_limit_error', anthropicType: 'rate_limit_error', side: 'relay', retryAfterSecs: 1 },
   queue_timeout: { status: 503, openaiType: 'server_error', anthropicType: 'overloaded_error', side: 'relay', retryAfterSecs: 5 },

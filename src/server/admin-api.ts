@@ -12,10 +12,13 @@ import type { Relay } from './relay.js';
 import { sendError } from './render-error.js';
 import { BodyBudget } from './body-budget.js';
 import { type BodyLimits, readBody } from './request-body.js';
+import { MAX_MODEL_NAME } from './config.js';
 
 /** Admin bodies are one small JSON object, from an authenticated caller. */
 const ADMIN_BODY_LIMITS: BodyLimits = { maxBytes: 16 * 1024, timeoutMs: 10_000, budget: new BodyBudget(0) };
 const MAX_NAME = 128;
+/** Names in one key's model allowlist. */
+const MAX_KEY_MODELS = 256;
 
 export interface AdminApiOptions {
   gate: AdminGate;
@@ -164,6 +167,11 @@ function parsePolicy(body: Record<string, unknown>, base: KeyPolicy): KeyPolicy 
     else if (p === 'high' || p === 'normal' || p === 'low') out.priority = p;
     else throw new RelayError('invalid_request', "'priority' must be \"high\", \"normal\" or \"low\".");
   }
+  if ('models' in body) {
+    const m = body['models'];
+    if (m === null) delete out.models;
+    else out.models = parseModels(m);
+  }
   for (const f of LIMIT_FIELDS) {
     if (!(f in body)) continue;
     const v = body[f];
@@ -174,8 +182,22 @@ function parsePolicy(body: Record<string, unknown>, base: KeyPolicy): KeyPolicy 
   return out;
 }
 
-function policyView(p: KeyPolicy): { priority: string; max_concurrent: number | null; requests_per_minute: number | null; tokens_per_minute: number | null } {
-  return { priority: p.priority ?? 'normal', max_concurrent: p.max_concurrent ?? null, requests_per_minute: p.requests_per_minute ?? null, tokens_per_minute: p.tokens_per_minute ?? null };
+/** A key's allowlist: model or alias names, each once. */
+function parseModels(m: unknown): string[] {
+  const bad = (): RelayError => new RelayError('invalid_request', `'models' must be a list of 1 to ${MAX_KEY_MODELS} model or alias names (each 1 to ${MAX_MODEL_NAME} characters), or null for any model.`);
+  if (!Array.isArray(m) || m.length === 0 || m.length > MAX_KEY_MODELS) throw bad();
+  for (const x of m) if (typeof x !== 'string' || x.length === 0 || x.length > MAX_MODEL_NAME) throw bad();
+  return [...new Set(m as string[])];
+}
+
+function policyView(p: KeyPolicy): { priority: string; max_concurrent: number | null; requests_per_minute: number | null; tokens_per_minute: number | null; models: string[] | null } {
+  return {
+    priority: p.priority ?? 'normal',
+    max_concurrent: p.max_concurrent ?? null,
+    requests_per_minute: p.requests_per_minute ?? null,
+    tokens_per_minute: p.tokens_per_minute ?? null,
+    models: p.models ?? null,
+  };
 }
 
 function parseName(body: Record<string, unknown>): string {

@@ -12,6 +12,7 @@ import { CLIENT_KEY_HEADERS, type ClientGate } from './client-gate.js';
 import type { Cors } from './cors.js';
 import { Exchange, flavorOf } from './exchange.js';
 import { isModelsPath, serveModels } from './models-api.js';
+import { allowedModels, checkKeyModel } from './key-models.js';
 import { sendError } from './render-error.js';
 import { type BodyLimits, parseBody, readBody } from './request-body.js';
 import type { BodyBudget } from './body-budget.js';
@@ -69,8 +70,9 @@ export function createHttpHandler(opts: HttpApiOptions): (req: IncomingMessage, 
     }
     if (isModelsPath(path)) {
       if (opts.cors?.apply(req, res, 'GET')) return;
-      if (opts.clientGate?.check(req, res, flavor, path) === null) return;
-      return serveModels(req, res, path, relay.scheduler, opts.startedAt);
+      const key = opts.clientGate?.check(req, res, flavor, path);
+      if (key === null) return;
+      return serveModels(req, res, path, relay.scheduler, opts.startedAt, allowedModels(key));
     }
     if (path === '/health' || path === '/healthz') {
       return json(res, relay.isClosing ? 503 : 200, {
@@ -110,6 +112,7 @@ function handleInference(req: IncomingMessage, res: ServerResponse, path: string
     try {
       if (readErr) throw readErr;
       const body = parseBody(buf);
+      checkKeyModel(key, body.model, body.raw);
       if (res.destroyed) return; // the client left while we read
       const headers = forwardableHeaders(req.headers, opts.clientGate ? CLIENT_DROP_WITH_KEYS : CLIENT_DROP);
       const client = clientAddress(req, opts.proxies);

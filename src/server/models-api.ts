@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RelayError, type Scheduler } from '../core/index.js';
 import { MAX_MODEL_NAME } from './config.js';
+import { notAllowed } from './key-models.js';
 import { sendError, type ApiFlavor } from './render-error.js';
 
 const PREFIX = '/v1/models';
@@ -14,15 +15,16 @@ export function isModelsPath(path: string): boolean {
 }
 
 /** `path` is the request path without query or trailing slash; ids may contain '/' (`Qwen/Qwen2.5-7B`),
- * raw or percent-encoded (the SDKs send `%2F`). */
-export function serveModels(req: IncomingMessage, res: ServerResponse, path: string, scheduler: Scheduler, startedAt: number): void {
+ * raw or percent-encoded (the SDKs send `%2F`). `allowed`: a key's allowlist, which limits the list
+ * and makes any other id 403. */
+export function serveModels(req: IncomingMessage, res: ServerResponse, path: string, scheduler: Scheduler, startedAt: number, allowed?: readonly string[]): void {
   const flavor: ApiFlavor = req.headers['anthropic-version'] !== undefined ? 'anthropic' : 'openai';
   if (req.method !== 'GET') {
     res.setHeader('allow', 'GET');
     return sendError(res, flavor, new RelayError('method_not_allowed', 'Use GET for this route.'));
   }
   if (path === PREFIX) {
-    const entries = listed(scheduler);
+    const entries = allowed ? listed(scheduler).filter((e) => allowed.includes(e.id)) : listed(scheduler);
     return json(res, flavor === 'anthropic' ? anthropicPage(entries, req.url ?? '', startedAt) : { object: 'list', data: entries.map((e) => openaiModel(e, startedAt)) });
   }
   let id: string;
@@ -34,6 +36,7 @@ export function serveModels(req: IncomingMessage, res: ServerResponse, path: str
   if (id.length > MAX_MODEL_NAME) {
     return sendError(res, flavor, new RelayError('model_not_found', `No model has an id of ${id.length} characters; the limit is ${MAX_MODEL_NAME}.`));
   }
+  if (allowed && !allowed.includes(id)) return sendError(res, flavor, notAllowed(id, allowed));
   if (!scheduler.serves(id)) return sendError(res, flavor, new RelayError('model_not_found', scheduler.notServedMessage(id)));
   const entry: Entry = { id, aliasOf: scheduler.aliases.get(id)?.targets };
   json(res, flavor === 'anthropic' ? anthropicModel(entry, startedAt) : openaiModel(entry, startedAt));

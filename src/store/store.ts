@@ -28,6 +28,8 @@ export interface KeyPolicy {
   /** Over these in the last minute: 429 with Retry-After. */
   requests_per_minute?: number;
   tokens_per_minute?: number;
+  /** The model and alias names the key may ask for; absent = any. */
+  models?: string[];
 }
 
 /** Outcomes a finished request is counted under. */

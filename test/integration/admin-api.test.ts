@@ -44,7 +44,7 @@ describe('admin API', () => {
       const created = await admin(server, 'POST', `/admin/${kind}`, { name: 'team-a' });
       assert.equal(created.status, 201);
       // A client key also carries its policy (issue 13); a worker token has none.
-      const policy = kind === 'keys' ? ['max_concurrent', 'priority', 'requests_per_minute', 'tokens_per_minute'] : [];
+      const policy = kind === 'keys' ? ['max_concurrent', 'models', 'priority', 'requests_per_minute', 'tokens_per_minute'] : [];
       assert.deepEqual(Object.keys(created.body).sort(), ['created_at', 'id', 'name', 'prefix', 'secret', ...policy].sort());
       assert.ok(created.body.secret.startsWith(created.body.prefix));
       assert.match(created.body.secret, kind === 'keys' ? /^mr-/ : /^mrw-/);

@@ -3,7 +3,9 @@
 // server (--model-alias NAME=TARGET|TARGET), each with the body's `model` rewritten byte-exactly.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import Anthropic from '@anthropic-ai/sdk';
+import Anthropic, { PermissionDeniedError as AnthropicPermissionDenied } from '@anthropic-ai/sdk';
+import OpenAI, { PermissionDeniedError } from 'openai';
+import { ADMIN_TOKEN, admin, dataDir } from '../helpers/admin.js';
 import { killAll, spawnServer, startMock, startServer, startWorker, until, type MockProc, type Proc, type ServerProc } from '../helpers/cluster.js';
 
 after(killAll);
@@ -194,5 +196,102 @@ describe('alias configuration', () => {
     const { code } = await p.exited;
     assert.equal(code, 2);
     assert.match(p.stderr.join('\n'), /--model-alias \(MODEL_ALIASES\): the alias 'x' lists the alias 'y'/);
+  });
+});
+
+describe('per-key model allowlists', () => {
+  let server: ServerProc;
+  let mock: MockProc;
+  let limited: { id: string; secret: string; models: string[] | null };
+  let open: { id: string; secret: string; models: string[] | null };
+
+  before(async () => {
+    [server, mock] = await Promise.all([
+      startServer(['--admin-token', ADMIN_TOKEN, '--require-api-keys', '--data-dir', dataDir(), '--model-alias', 'gpt-4o-mini=qwen-a', '--model-alias', 'code=qwen-a']),
+      startMock(),
+    ]);
+    await startWorker({ server, backend: mock.url, name: 'w-keys', models: 'qwen-a' });
+    const [a, b] = await Promise.all([admin(server, 'POST', '/admin/keys', { name: 'one-alias', models: ['gpt-4o-mini'] }), admin(server, 'POST', '/admin/keys', { name: 'any' })]);
+    assert.equal(a.status, 201, JSON.stringify(a.body));
+    [limited, open] = [a.body, b.body];
+  });
+
+  test('set at creation, shown in GET /admin/keys (null = any model); a bad list is 400 naming the field', async () => {
+    assert.deepEqual(limited.models, ['gpt-4o-mini']);
+    assert.equal(open.models, null);
+    const list = await admin(server, 'GET', '/admin/keys');
+    assert.deepEqual(
+      (list.body.data as { name: string; models: string[] | null }[]).map((k) => [k.name, k.models]),
+      [
+        ['one-alias', ['gpt-4o-mini']],
+        ['any', null],
+      ],
+    );
+    for (const models of [[], 'gpt-4o-mini', [1], [''], ['x'.repeat(300)]]) {
+      const r = await admin(server, 'POST', '/admin/keys', { name: 'bad', models });
+      assert.equal(r.status, 400, JSON.stringify(models));
+      assert.match(r.body.error.message, /'models' must be a list of 1 to 256 model or alias names/);
+    }
+  });
+
+  test('a key limited to one alias may use it, and gets 403 in the route shape for another alias or the target itself', async () => {
+    const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: limited.secret, maxRetries: 0 });
+    const ok = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(ok.object, 'chat.completion');
+    for (const model of ['code', 'qwen-a']) {
+      await assert.rejects(openai.chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }] }), (e: unknown) => {
+        assert.ok(e instanceof PermissionDeniedError, String(e));
+        assert.equal(e.status, 403);
+        assert.equal((e.error as { code?: string; type?: string }).code, 'model_not_allowed');
+        assert.equal((e.error as { type?: string }).type, 'permission_error');
+        assert.match(e.message, new RegExp(`may not use the model '${model}'; it may use: gpt-4o-mini`));
+        return true;
+      });
+    }
+    const anthropic = new Anthropic({ baseURL: server.url, apiKey: limited.secret, maxRetries: 0 });
+    await assert.rejects(anthropic.messages.create({ model: 'code', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }), (e: unknown) => {
+      assert.ok(e instanceof AnthropicPermissionDenied, String(e));
+      assert.deepEqual((e.error as { type: string; error: { type: string } }).error.type, 'permission_error');
+      return true;
+    });
+    // The other key may use anything.
+    const any = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: open.secret, maxRetries: 0 });
+    assert.equal((await any.chat.completions.create({ model: 'code', messages: [{ role: 'user', content: 'hi' }] })).object, 'chat.completion');
+  });
+
+  test('a body naming two top-level models is refused for a limited key (a backend might read the other)', async () => {
+    const res = await fetch(`${server.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${limited.secret}`, 'content-type': 'application/json' },
+      body: '{"model":"qwen-a","messages":[{"role":"user","content":"hi"}],"model":"gpt-4o-mini"}',
+    });
+    assert.equal(res.status, 400);
+    assert.match(((await res.json()) as { error: { message: string } }).error.message, /more than one top-level 'model'/);
+  });
+
+  test("GET /v1/models lists only what the key may use; another id is 403", async () => {
+    const list = await fetch(`${server.url}/v1/models`, { headers: { authorization: `Bearer ${limited.secret}` } });
+    assert.deepEqual(((await list.json()) as { data: { id: string }[] }).data.map((m) => m.id), ['gpt-4o-mini']);
+    const other = await fetch(`${server.url}/v1/models/code`, { headers: { authorization: `Bearer ${limited.secret}` } });
+    assert.equal(other.status, 403);
+    const all = await fetch(`${server.url}/v1/models`, { headers: { authorization: `Bearer ${open.secret}` } });
+    assert.deepEqual(((await all.json()) as { data: { id: string }[] }).data.map((m) => m.id), ['code', 'gpt-4o-mini', 'qwen-a']);
+  });
+
+  test('PATCH changes the list; null lifts it', async () => {
+    const widened = await admin(server, 'PATCH', `/admin/keys/${limited.id}`, { models: ['gpt-4o-mini', 'code'] });
+    assert.equal(widened.status, 200, JSON.stringify(widened.body));
+    assert.deepEqual(widened.body.models, ['gpt-4o-mini', 'code']);
+    const body = '{"model":"code","messages":[{"role":"user","content":"hi"}]}';
+    const ask = async (model: string): Promise<number> => {
+      const res = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${limited.secret}`, 'content-type': 'application/json' }, body: body.replace('"code"', JSON.stringify(model)) });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    assert.equal(await ask('code'), 200);
+    assert.equal(await ask('qwen-a'), 403);
+    const lifted = await admin(server, 'PATCH', `/admin/keys/${limited.id}`, { models: null });
+    assert.equal(lifted.body.models, null);
+    assert.equal(await ask('qwen-a'), 200);
   });
 });
