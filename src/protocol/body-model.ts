@@ -73,8 +73,9 @@ export function replaceSpans(text: string, spans: readonly number[], name: strin
   return out + text.slice(at);
 }
 
-/** The same for bytes (spans from the latin1 view of `body`). */
-export function replaceSpansInBytes(body: Buffer, spans: readonly number[], name: string): Buffer {
+/** The same for bytes (spans from the latin1 view of `body`), as pieces: views of `body` around the
+ * new value, so that a caller copying them on (into a frame) copies the body once. */
+export function spliceSpans(body: Buffer, spans: readonly number[], name: string): Buffer[] {
   const value = Buffer.from(JSON.stringify(name), 'utf8');
   const parts: Buffer[] = [];
   let at = 0;
@@ -83,7 +84,12 @@ export function replaceSpansInBytes(body: Buffer, spans: readonly number[], name
     at = spans[k + 1]!;
   }
   parts.push(body.subarray(at));
-  return Buffer.concat(parts);
+  return parts;
+}
+
+/** The same, joined. */
+export function replaceSpansInBytes(body: Buffer, spans: readonly number[], name: string): Buffer {
+  return Buffer.concat(spliceSpans(body, spans, name));
 }
 
 /** The body with its top-level `model` set to `name`, or undefined when there is none to set. */

@@ -125,21 +125,32 @@ const PAYLOAD_FIELD = new Map<string, PayloadField>([
 ]);
 
 /** The binary frame for `msg`, or undefined when it has no payload to carry (send it as text then).
- * `payload` supplies the field's bytes when the caller already holds them (the client's body). */
-export function encodeBinary(msg: ServerMessage | WorkerMessage, payload?: Buffer): Buffer | undefined {
+ * `payload` supplies the field's bytes when the caller already holds them (the client's body), whole
+ * or in pieces (a body with its `model` replaced: copied into the frame without being joined first). */
+export function encodeBinary(msg: ServerMessage | WorkerMessage, payload?: Buffer | readonly Buffer[]): Buffer | undefined {
   const field = PAYLOAD_FIELD.get(msg.type);
   if (field === undefined) return undefined;
   const text = (msg as Record<string, unknown>)[field];
   if (payload === undefined && typeof text !== 'string') return undefined;
   const header = JSON.stringify({ ...msg, [field]: undefined });
   const h = Buffer.byteLength(header);
-  const p = payload ? payload.length : Buffer.byteLength(text as string);
+  const p = payload === undefined ? Buffer.byteLength(text as string) : Buffer.isBuffer(payload) ? payload.length : totalLength(payload);
   const frame = Buffer.allocUnsafe(4 + h + p);
   frame.writeUInt32BE(h, 0);
   frame.write(header, 4, h, 'utf8');
-  if (payload) payload.copy(frame, 4 + h);
-  else frame.write(text as string, 4 + h, p, 'utf8');
+  if (payload === undefined) frame.write(text as string, 4 + h, p, 'utf8');
+  else if (Buffer.isBuffer(payload)) payload.copy(frame, 4 + h);
+  else {
+    let at = 4 + h;
+    for (const part of payload) at += part.copy(frame, at);
+  }
   return frame;
+}
+
+function totalLength(parts: readonly Buffer[]): number {
+  let n = 0;
+  for (const part of parts) n += part.length;
+  return n;
 }
 
 function unpackBinary(frame: Buffer): Record<string, unknown> | undefined {

@@ -2,7 +2,7 @@
 // States: waiting (no byte sent) → streaming (SSE headers out) → ended. Once a byte is out the request
 // can't be retried, and a failure becomes an SSE error event instead of an error status.
 import type { ServerResponse } from 'node:http';
-import { allForwardable, forwardableHeaders, modelValueSpans, replaceSpansInBytes, type MessageOf, type TokenCounts, type WorkerMessage } from '../protocol/index.js';
+import { allForwardable, forwardableHeaders, modelValueSpans, spliceSpans, type MessageOf, type TokenCounts, type WorkerMessage } from '../protocol/index.js';
 import { RelayError, type Priority } from '../core/index.js';
 import type { FlowCredit } from './flow-credit.js';
 import { type ApiFlavor, errorEvent, sendError } from './render-error.js';
@@ -13,6 +13,8 @@ const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 };
 const JSON_TYPE = 'application/json';
+/** Bytes of a body decoded to look for its `model` before decoding all of it (an alias's rewrite). */
+const MODEL_SCAN_HEAD = 4096;
 /** Never relayed: one origin fronts many backends, so a backend's cookies would land on all of them
  * (and several Set-Cookie lines can't be kept apart once joined). */
 const RESPONSE_DROP: ReadonlySet<string> = new Set(['set-cookie']);
@@ -86,13 +88,17 @@ export class Exchange {
   }
 
   /** The body with its top-level `model` set to `target` (an alias's target), every other byte as
-   * the client sent it. The scan runs once per request, however often it is requeued; each
-   * dispatch then costs one copy of the body. */
-  bodyAs(target: string): Buffer {
-    // The latin1 view has one char per byte, so its offsets are byte offsets (body-model.ts).
-    this.modelSpans ??= modelValueSpans(this.body.toString('latin1')) ?? [];
+   * the client sent it, in pieces (views of the body around the new value: the frame copies them).
+   * The scan runs once per request, however often it is requeued. */
+  bodyAs(target: string): Buffer[] {
+    // The latin1 view has one char per byte, so its offsets are byte offsets (body-model.ts). Most
+    // bodies name their model early: the first few KiB are decoded first, the whole only if needed.
+    if (this.modelSpans === undefined) {
+      const head = this.body.length > MODEL_SCAN_HEAD ? modelValueSpans(this.body.toString('latin1', 0, MODEL_SCAN_HEAD)) : undefined;
+      this.modelSpans = head !== undefined && head.length > 0 ? head : (modelValueSpans(this.body.toString('latin1')) ?? []);
+    }
     // parseBody found a string `model`, so the scan finds it too; if not, the body goes unchanged.
-    return this.modelSpans.length > 0 ? replaceSpansInBytes(this.body, this.modelSpans, target) : this.body;
+    return this.modelSpans.length > 0 ? spliceSpans(this.body, this.modelSpans, target) : [this.body];
   }
 
   /** A byte of the backend's answer has been written to the client. */

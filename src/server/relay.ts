@@ -346,7 +346,7 @@ export class Relay implements SessionHandlers {
         const body = c.target === undefined ? ex.body : ex.bodyAs(c.target);
         const request = { type: 'request', request_id: ex.id, model: c.target ?? ex.model, endpoint_path: ex.endpoint, is_streaming: ex.streaming, body: '', headers: ex.headers } as const;
         // binary-frames: the client's body bytes go as they came, not escaped into a JSON string.
-        session.sendRaw(session.has('binary-frames') ? encodeBinary(request, body)! : encode({ ...request, body: body.toString('utf8') }));
+        session.sendRaw(session.has('binary-frames') ? encodeBinary(request, body)! : encode({ ...request, body: (Buffer.isBuffer(body) ? body : Buffer.concat(body)).toString('utf8') }));
         return;
       }
       case 'fail': {

@@ -157,6 +157,19 @@ describe('server aliases', () => {
     assert.equal(b.lastRequest!.body, tricky('qwen-b'));
   });
 
+  test('large bodies, the model early or late, arrive with only the model changed', async () => {
+    const content = 'words "quoted" \\ and 😀 '.repeat(2000);
+    const early = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":${JSON.stringify(content)}}],"max_tokens":3}`;
+    const late = `{"messages":[{"role":"user","content":${JSON.stringify(content)}}],"max_tokens":3,"model":"gpt-4o-mini"}`;
+    for (const body of [early, late]) {
+      await Promise.all([mockA.reset(), mockB.reset()]);
+      assert.equal((await post(server, body)).status, 200);
+      const [a, b] = await Promise.all([mockA.stats(), mockB.stats()]);
+      const [got, target] = a.lastRequest ? [a.lastRequest.body, 'qwen-a'] : [b.lastRequest!.body, 'qwen-b'];
+      assert.equal(got, body.replace('"gpt-4o-mini"', JSON.stringify(target)));
+    }
+  });
+
   test("a server alias onto a worker's public name reaches the backend under its own name", async () => {
     const r = await post(server, tricky('default'));
     assert.equal(r.status, 200);

@@ -2,7 +2,8 @@
 // the scan agrees with JSON.parse about which member is the top-level `model`.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { modelValueSpans, replaceSpans, replaceSpansInBytes, rewriteModel } from '../../src/protocol/body-model.js';
+import { modelValueSpans, replaceSpans, replaceSpansInBytes, rewriteModel, spliceSpans } from '../../src/protocol/body-model.js';
+import { decodeBinaryServerMessage, encodeBinary } from '../../src/protocol/codec.js';
 import { prng } from '../helpers/prng.js';
 
 /** Rewrites, and checks that everything outside the model values is the input's bytes. */
@@ -86,6 +87,17 @@ describe('body model rewrite', () => {
     const spans = modelValueSpans(bytes.toString('latin1'))!;
     const out = replaceSpansInBytes(bytes, spans, 'qwen/é');
     assert.equal(out.toString('utf8'), text.replace('"model":"chat"', '"model":"qwen/é"'));
+  });
+
+  it('a binary frame takes the rewritten body in pieces: the same frame as from the joined bytes', () => {
+    const bytes = Buffer.from('{"messages":[{"content":"é 😀"}],"model":"gpt-4o-mini","n":1}', 'utf8');
+    const parts = spliceSpans(bytes, modelValueSpans(bytes.toString('latin1'))!, 'qwen-a');
+    const msg = { type: 'request', request_id: 'r1', model: 'qwen-a', endpoint_path: '/v1/chat/completions', is_streaming: false, body: '', headers: {} } as const;
+    const frame = encodeBinary(msg, parts)!;
+    assert.deepEqual(frame, encodeBinary(msg, Buffer.concat(parts)));
+    const decoded = decodeBinaryServerMessage(frame);
+    assert.ok(decoded.ok && decoded.msg.type === 'request');
+    assert.equal(decoded.msg.body, '{"messages":[{"content":"é 😀"}],"model":"qwen-a","n":1}');
   });
 
   it('property: on random JSON objects the scan agrees with JSON.parse and keeps every other byte', () => {
