@@ -19,8 +19,9 @@
 //
 // Invariant: a queue for name N (a model, or an alias) holds a request that may run (its tenant is
 // below its in-flight limit) only while no worker eligible for N (for an alias: for any of its
-// targets) has a free slot, because every event that frees capacity dispatches at once. So a freed slot only ever looks at the queues of the models its own worker
-// serves and of the aliases listing them.
+// targets) has a free slot, because every event that frees capacity dispatches at once. So a freed
+// slot only ever looks at the queues of the models its own worker serves and of the aliases listing
+// them. (checkInvariants checks it.)
 import type { CancelReason } from '../protocol/index.js';
 import { type Deadline, DeadlineHeap } from './deadline-heap.js';
 import type { ErrorCode } from './errors.js';
