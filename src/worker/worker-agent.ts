@@ -425,7 +425,8 @@ export class WorkerAgent {
   /** Discovered names renamed by --model-map; a map entry that matches nothing is worth a warning. */
   private namesFrom(backendModels: string[]): ModelNames {
     const names = ModelNames.discovered(backendModels, this.modelMap);
-    const unmatched = ModelNames.unmatched(backendModels, this.modelMap);
+    // (An empty list is a backend not read yet, not one without those models.)
+    const unmatched = backendModels.length > 0 ? ModelNames.unmatched(backendModels, this.modelMap) : [];
     if (unmatched.join('\n') !== this.unmatchedLogged) {
       this.unmatchedLogged = unmatched.join('\n');
       if (unmatched.length > 0) this.log.warn({ unmatched, backend_models: backendModels.slice(0, 20) }, '--model-map names models the backend does not list');
