@@ -1,19 +1,20 @@
 // Scheduling end to end: capacity limits, queueing, 429/503/404, least-loaded sharing and instant
 // dispatch, with a real server, real workers and simulated backends.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { after, describe, test } from 'node:test';
-import { WebSocketServer } from 'ws';
 import { health, killAll, startMock, startServer, startWorker, until } from '../helpers/cluster.js';
-import { parseFrame } from './faults-util.js';
+import { within } from '../helpers/bounded.js';
+import { PROTOCOL_VERSION, rawPeer, rawWorker, type RawPeer } from './faults-util.js';
+import { startFakeRelay } from './fakes.js';
 
 after(killAll);
 
-async function chat(url: string, model: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string; headers: Headers }> {
+async function chat(url: string, model: string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<{ status: number; text: string; headers: Headers }> {
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+    signal,
   });
   return { status: res.status, text: await res.text(), headers: res.headers };
 }
@@ -30,25 +31,32 @@ describe('capacity and queueing', () => {
     assert.equal(stats.maxActive, 2, 'backend saw more concurrent calls than the worker allows');
   });
 
-  test('two equal workers share four slow requests two and two', async () => {
+  test('two equal workers share four requests two and two', async () => {
     const a = await startMock(['--name', 'share-a']);
     const b = await startMock(['--name', 'share-b']);
     const server = await startServer();
     await startWorker({ server, backend: a.url, name: 'share-wa', maxConcurrency: 4 });
     await startWorker({ server, backend: b.url, name: 'share-wb', maxConcurrency: 4 });
-    const results = await Promise.all(Array.from({ length: 4 }, () => chat(server.url, 'mock-model', { 'x-mock-first-delay-ms': '200' })));
-    const fromA = results.filter((r) => r.text.includes('[share-a]')).length;
-    const fromB = results.filter((r) => r.text.includes('[share-b]')).length;
-    assert.deepEqual([fromA, fromB], [2, 2]);
-    assert.equal((await a.stats()).maxActive, 2);
-    assert.equal((await b.stats()).maxActive, 2);
+    // The requests hang at the backends until the test lets go, so all four are in flight at once
+    // however slowly they arrive: the split is decided by the relay alone.
+    const ac = new AbortController();
+    const pending = Array.from({ length: 4 }, () => chat(server.url, 'mock-model', { 'x-mock-hang': '1' }, ac.signal).catch(() => undefined));
+    try {
+      await until(async () => (await a.stats()).active + (await b.stats()).active === 4, 'all four requests to reach a backend');
+      assert.deepEqual([(await a.stats()).active, (await b.stats()).active], [2, 2]);
+    } finally {
+      ac.abort();
+      await Promise.all(pending);
+    }
   });
 
   test('the third request against a busy worker and a full one-slot queue gets 429 with Retry-After', async () => {
     const mock = await startMock(['--name', 'full']);
     const server = await startServer(['--max-queue-len', '1']);
     await startWorker({ server, backend: mock.url, name: 'full-w', maxConcurrency: 1 });
-    const first = chat(server.url, 'mock-model', { 'x-mock-first-delay-ms': '600' });
+    const ac = new AbortController();
+    // The first request holds the only slot until the test lets go (no race with a delay).
+    const first = chat(server.url, 'mock-model', { 'x-mock-hang': '1' }, ac.signal).catch(() => undefined);
     await until(async () => (await mock.stats()).active === 1, 'first request on the backend');
     const second = chat(server.url, 'mock-model');
     await until(async () => (await health(server)).queue_depth === 1, 'second request queued');
@@ -56,42 +64,86 @@ describe('capacity and queueing', () => {
     assert.equal(third.status, 429);
     assert.ok(third.headers.get('retry-after'));
     assert.equal((JSON.parse(third.text) as { error: { code: string } }).error.code, 'queue_full');
-    assert.equal((await first).status, 200);
-    assert.equal((await second).status, 200);
+    ac.abort();
+    await first;
+    assert.equal((await within(second, 'the queued request to be served once the slot freed')).status, 200);
   });
 
-  test('a queue timeout answers 503 near the limit and the request never reaches a backend', async () => {
+  test('a queue timeout answers 503 and the request never reaches a backend', async () => {
     const mock = await startMock(['--name', 'qt']);
     const server = await startServer(['--queue-timeout', '1']);
     await startWorker({ server, backend: mock.url, name: 'qt-w', maxConcurrency: 1 });
-    const busy = chat(server.url, 'mock-model', { 'x-mock-first-delay-ms': '2500' });
-    await until(async () => (await mock.stats()).active === 1, 'busy request on the backend');
-    const started = Date.now();
-    const waited = await chat(server.url, 'mock-model');
-    const elapsed = Date.now() - started;
-    assert.equal(waited.status, 503);
-    assert.ok(waited.headers.get('retry-after'));
-    assert.equal((JSON.parse(waited.text) as { error: { code: string } }).error.code, 'queue_timeout');
-    // "Within about a second of the limit": generous bounds, this only guards against never/instantly.
-    assert.ok(elapsed >= 900 && elapsed < 2400, `503 after ${elapsed} ms for a 1 s queue timeout`);
-    assert.equal((await busy).status, 200);
-    assert.equal((await mock.stats()).requests, 1, 'the timed-out request reached the backend');
+    const ac = new AbortController();
+    // The busy request never finishes on its own, so only the queue timeout can answer the second.
+    const busy = chat(server.url, 'mock-model', { 'x-mock-hang': '1' }, ac.signal).catch(() => undefined);
+    try {
+      await until(async () => (await mock.stats()).active === 1, 'busy request on the backend');
+      const sent = performance.now();
+      const waited = await within(chat(server.url, 'mock-model'), 'the queued request to time out');
+      // A lower bound only, which load cannot break: the relay's clock starts after this one did.
+      const waitedMs = performance.now() - sent;
+      assert.equal(waited.status, 503);
+      assert.ok(waited.headers.get('retry-after'));
+      assert.equal((JSON.parse(waited.text) as { error: { code: string } }).error.code, 'queue_timeout');
+      assert.ok(waitedMs >= 950, `answered after ${waitedMs.toFixed(0)} ms: before the 1 s queue timeout could expire`);
+      assert.equal((await mock.stats()).requests, 1, 'the timed-out request reached the backend');
+    } finally {
+      ac.abort();
+      await busy;
+    }
   });
 
-  test('a worker that joins while a request waits gets it at once', async () => {
-    const mock = await startMock(['--name', 'late']);
-    const busyMock = await startMock(['--name', 'early']);
-    const server = await startServer(['--queue-timeout', '60']);
-    await startWorker({ server, backend: busyMock.url, name: 'early-w', maxConcurrency: 1 });
-    const busy = chat(server.url, 'mock-model', { 'x-mock-first-delay-ms': '20000' });
-    await until(async () => (await busyMock.stats()).active === 1, 'busy request on the first backend');
-    const waiting = chat(server.url, 'mock-model');
-    await until(async () => (await health(server)).queue_depth === 1, 'request queued');
-    await startWorker({ server, backend: mock.url, name: 'late-w', maxConcurrency: 1 });
-    const res = await waiting;
-    assert.equal(res.status, 200);
-    assert.match(res.text, /\[late\]/);
-    void busy.catch(() => {});
+  test('a waiting request is dispatched by the event that frees capacity, before the worker\'s next frame is read', async () => {
+    // Each raw worker makes capacity appear and, in the same write, sends a frame that gets it closed
+    // (a second register). The server handles frames in order, so the queued request reaches that
+    // worker before the close only if the event itself dispatched it: a timer or heartbeat would come
+    // too late. The queue timeout is off, so nothing else can answer the request meanwhile.
+    const server = await startServer(['--queue-timeout', '0', '--max-requeues', '10']);
+    const peers: RawPeer[] = [];
+    const ac = new AbortController();
+    const send = (body: object): Promise<Response | undefined> =>
+      fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: ac.signal }).catch(() => undefined);
+    const closedBy = async (peer: RawPeer, what: string): Promise<void> => {
+      const { code, reason } = await within(peer.closed, `the server to close the worker that ${what}`);
+      assert.equal(code, 1002, reason);
+    };
+    try {
+      const early = await rawWorker(server, 'early', ['mock-model']);
+      peers.push(early);
+      const first = send({ model: 'mock-model', messages: [] });
+      const r1 = await early.waitFrame((f) => f.type === 'request', 'the first request on the early worker');
+      const waiting = send({ model: 'mock-model', messages: [] });
+      await until(async () => (await health(server)).queue_depth === 1, 'the second request to queue');
+
+      // 1. A worker joins.
+      const late = await rawPeer(server);
+      peers.push(late);
+      late.send({ type: 'register', worker_name: 'late', models: ['mock-model'], max_concurrent: 1, protocol_version: PROTOCOL_VERSION });
+      late.send({ type: 'register', worker_name: 'late', models: ['mock-model'], max_concurrent: 1 });
+      await closedBy(late, 'joined');
+      assert.ok(late.frames.some((f) => f.type === 'request'), `the joining worker was closed before it got the waiting request: ${JSON.stringify(late.frames)}`);
+      await until(async () => (await health(server)).queue_depth === 1, 'the request to queue again once the joiner left');
+
+      // 2. A request finishes.
+      early.send({ type: 'response_complete', request_id: r1.request_id, status_code: 200, body: '{}' });
+      early.send({ type: 'register', worker_name: 'early', models: ['mock-model'], max_concurrent: 1 });
+      await closedBy(early, 'finished a request');
+      assert.equal(early.frames.filter((f) => f.type === 'request').length, 2, `the finishing worker was closed before it got the waiting request: ${JSON.stringify(early.frames)}`);
+      assert.equal((await within(first, 'the first answer'))?.status, 200);
+      await until(async () => (await health(server)).queue_depth === 1, 'the request to queue again');
+
+      // 3. A worker changes its models.
+      const changer = await rawWorker(server, 'changer', ['other-model']);
+      peers.push(changer);
+      changer.send({ type: 'models_update', models: ['other-model', 'mock-model'] });
+      changer.send({ type: 'register', worker_name: 'changer', models: ['mock-model'], max_concurrent: 1 });
+      await closedBy(changer, 'added the model');
+      assert.ok(changer.frames.some((f) => f.type === 'request'), `the worker that added the model was closed before it got the waiting request: ${JSON.stringify(changer.frames)}`);
+      void waiting;
+    } finally {
+      ac.abort();
+      for (const p of peers) p.ws.terminate();
+    }
   });
 
   test('an unknown model gets 404 at once naming the model and the available ones', async () => {
@@ -126,41 +178,41 @@ describe('capacity and queueing', () => {
 });
 
 describe('worker-side concurrency limit', () => {
-  test('a worker refuses requests beyond --max-concurrency, whatever the server sends', async () => {
+  test('a worker refuses requests beyond --max-concurrency, whatever the server sends, and its backend never sees more', async () => {
     const mock = await startMock(['--name', 'limit']);
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    await once(wss, 'listening');
-    const port = (wss.address() as { port: number }).port;
-    const connected = once(wss, 'connection');
-    const worker = await startWorker({ server: `http://127.0.0.1:${port}`, backend: mock.url, name: 'limit-w', maxConcurrency: 1, waitRegistered: false });
-    const [ws] = (await connected) as [import('ws').WebSocket];
-    const frames: Record<string, unknown>[] = [];
-    const waiters: (() => void)[] = [];
-    ws.on('message', (d, isBinary) => {
-      frames.push(parseFrame(d, isBinary) as Record<string, unknown>);
-      for (const w of waiters.splice(0)) w();
-    });
-    const next = async (pred: (f: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> => {
-      for (;;) {
-        const f = frames.find(pred);
-        if (f) return f;
-        await new Promise<void>((r) => waiters.push(r));
+    const relay = await startFakeRelay();
+    try {
+      await startWorker({ server: relay.url, backend: mock.url, name: 'limit-w', maxConcurrency: 1, waitRegistered: false });
+      const link = await relay.link(1);
+      const reg = await link.ack(['request-error', 'cancel-ack']);
+      assert.equal(reg.max_concurrent, 1);
+      const body = JSON.stringify({ model: 'mock-model', messages: [] });
+      const request = (id: string, headers: Record<string, string> = {}): void =>
+        link.send({ type: 'request', request_id: id, model: 'mock-model', endpoint_path: '/v1/chat/completions', is_streaming: false, body, headers });
+      // r1 holds the only slot until cancelled; r2 and r3 come on top of it, as a broken server would send them.
+      request('r1', { 'x-mock-hang': '1' });
+      request('r2');
+      request('r3');
+      for (const id of ['r2', 'r3']) {
+        const refusal = await link.frames.next((f) => f.request_id === id, `the worker to refuse ${id} (it is over --max-concurrency 1)`);
+        assert.equal(refusal.type, 'error', `${id} was answered with ${JSON.stringify(refusal)} instead of a refusal`);
+        assert.equal(refusal.code, 'worker_busy');
       }
-    };
-    const reg = await next((f) => f['type'] === 'register');
-    assert.equal(reg['max_concurrent'], 1);
-    ws.send(JSON.stringify({ type: 'register_ack', worker_id: 'w1', models: ['mock-model'], protocol_version: '2026-04-bridge-v1', extensions: reg['extensions'] }));
-    const body = JSON.stringify({ model: 'mock-model', messages: [] });
-    for (const id of ['r1', 'r2', 'r3']) {
-      ws.send(JSON.stringify({ type: 'request', request_id: id, model: 'mock-model', endpoint_path: '/v1/chat/completions', is_streaming: false, body, headers: { 'x-mock-first-delay-ms': '300' } }));
+      await until(async () => (await mock.stats()).active === 1, 'r1 on the backend');
+      const stats = await mock.stats();
+      assert.equal(stats.requests, 1, 'the backend saw a refused request');
+      assert.equal(stats.maxActive, 1, 'the backend saw more concurrent calls than --max-concurrency');
+      // Once r1 is gone its slot is free again.
+      link.send({ type: 'cancel', request_id: 'r1', reason: 'client_disconnect' });
+      const ack = await link.frames.next((f) => f.type === 'response_complete' && f.request_id === 'r1', 'the cancel-ack for r1');
+      assert.equal(ack.status_code, 499);
+      request('r4', { 'x-mock-tokens': '2' });
+      const done = await link.frames.next((f) => f.type === 'response_complete' && f.request_id === 'r4', 'r4 to complete in the freed slot');
+      assert.equal(done.status_code, 200);
+      assert.equal((await mock.stats()).maxActive, 1);
+    } finally {
+      await relay.close();
     }
-    const refusals = await Promise.all(['r2', 'r3'].map((id) => next((f) => f['type'] === 'error' && f['request_id'] === id)));
-    for (const r of refusals) assert.equal(r['code'], 'worker_busy');
-    const done = await next((f) => f['type'] === 'response_complete' && f['request_id'] === 'r1');
-    assert.equal(done['status_code'], 200);
-    assert.equal((await mock.stats()).maxActive, 1);
-    await worker.kill();
-    wss.close();
   });
 });
 
@@ -168,10 +220,14 @@ test('queue_depth in /health is live', async () => {
   const mock = await startMock(['--name', 'depth']);
   const server = await startServer();
   await startWorker({ server, backend: mock.url, name: 'depth-w', maxConcurrency: 1 });
-  const busy = chat(server.url, 'mock-model', { 'x-mock-first-delay-ms': '800' });
+  const ac = new AbortController();
+  const busy = chat(server.url, 'mock-model', { 'x-mock-hang': '1' }, ac.signal).catch(() => undefined);
   await until(async () => (await mock.stats()).active === 1, 'busy');
   const q = [chat(server.url, 'mock-model'), chat(server.url, 'mock-model')];
   await until(async () => (await health(server)).queue_depth === 2, 'two queued');
-  await Promise.all([busy, ...q]);
+  ac.abort();
+  await busy;
+  const done = await within(Promise.all(q), 'the two queued requests to be served');
+  assert.deepEqual(done.map((r) => r.status), [200, 200]);
   assert.equal((await health(server)).queue_depth, 0);
 });
