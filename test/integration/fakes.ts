@@ -30,7 +30,8 @@ export interface FakeRelay {
   close(): Promise<void>;
 }
 
-export async function startFakeRelay(): Promise<FakeRelay> {
+/** `autoAck`: answer every link's register at once with an ack accepting these extensions (`[]`: none). */
+export async function startFakeRelay(opts: { autoAck?: string[] } = {}): Promise<FakeRelay> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
   await within(once(wss, 'listening'), 'the fake relay to listen');
   const links = new Arrivals<FakeLink>('fake relay');
@@ -40,7 +41,7 @@ export async function startFakeRelay(): Promise<FakeRelay> {
     ws.on('error', () => {});
     const closed = once(ws, 'close').then(([code, reason]) => ({ code: code as number, reason: String(reason) }));
     const send = (msg: unknown): void => ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
-    links.push({
+    const link: FakeLink = {
       ws,
       url: new URL(req.url ?? '/', 'http://fake'),
       headers: req.headers,
@@ -52,7 +53,9 @@ export async function startFakeRelay(): Promise<FakeRelay> {
         send({ type: 'register_ack', worker_id: `w${links.all.length}`, models: reg.models, protocol_version: PROTOCOL_VERSION, ...(extensions ? { extensions } : {}), ...extra });
         return reg;
       },
-    });
+    };
+    links.push(link);
+    if (opts.autoAck) void link.ack(opts.autoAck.length ? opts.autoAck : undefined).catch(() => {});
   });
   return {
     url: `http://127.0.0.1:${(wss.address() as AddressInfo).port}`,

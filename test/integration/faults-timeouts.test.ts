@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { health, killAll, startMock, startServer, startWorker, until } from '../helpers/cluster.js';
-import { chat, chatBody, openStream, startSpy, type Spy } from './faults-util.js';
+import { chat, startSpy, type Spy } from './faults-util.js';
 
 const spies: Spy[] = [];
 afterEach(async () => {
@@ -19,7 +19,8 @@ describe('relay deadlines', () => {
     await startWorker({ server: spy.url, backend: mock.url, name: 'w1', maxConcurrency: 1 });
     await server.waitMsg('worker registered', { worker: 'w1' });
 
-    const r = await chat(server, { 'x-mock-first-delay-ms': '3000' });
+    // The backend never answers: only the relay's deadline can end this request.
+    const r = await chat(server, { 'x-mock-hang': '1' });
     assert.equal(r.status, 504, JSON.stringify(r.body));
     assert.equal(r.body.error.type, 'timeout_error');
     assert.equal(r.body.error.code, 'request_timeout');
@@ -38,8 +39,10 @@ describe('relay deadlines', () => {
     const [mock, server] = await Promise.all([startMock(['--name', 'solo']), startServer(['--queue-timeout', '0.5'])]);
     await startWorker({ server, backend: mock.url, name: 'w1', maxConcurrency: 1 });
 
-    const busy = await openStream(server, '/v1/chat/completions', chatBody({ stream: true }), { 'x-mock-tokens': '20', 'x-mock-delay-ms': '100' });
-    assert.ok(await busy.until((t) => t.includes('[solo] tok1')));
+    // The busy request never finishes on its own: only the queue timeout can answer the second one.
+    const ac = new AbortController();
+    const busy = chat(server, { 'x-mock-hang': '1' }, ac.signal).catch(() => undefined);
+    await until(async () => (await mock.stats()).active === 1, 'the busy request on the backend');
 
     const r = await chat(server);
     assert.equal(r.status, 503);
@@ -47,10 +50,11 @@ describe('relay deadlines', () => {
     assert.ok(Number(r.headers.get('retry-after')) > 0);
     assert.equal(r.body.error.code, 'queue_timeout');
     assert.equal(r.body.error.type, 'server_error');
-
-    const text = await busy.rest();
-    assert.ok(text.trimEnd().endsWith('data: [DONE]'), 'the busy stream finished normally');
     assert.equal((await health(server)).queue_depth, 0);
+
+    ac.abort();
+    await busy;
+    await until(async () => (await mock.stats()).aborted === 1, 'the busy request to be aborted at the backend');
     const s = await mock.stats();
     assert.equal(s.requests, 1, 'the timed-out request never reached the backend');
   });

@@ -1,62 +1,34 @@
 // Liveness from the worker's side: it reconnects when the server goes silent, a long stream is never
 // taken for a dead link, a refused secret is retried slowly, and models_refresh is answered.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { after, test } from 'node:test';
-import type WebSocket from 'ws';
-import { WebSocketServer } from 'ws';
 import { killAll, startMock, startServer, startWorker } from '../helpers/cluster.js';
+import { startFakeRelay, type FakeRelay } from './fakes.js';
 
-const fakes: WebSocketServer[] = [];
-after(async () => {
-  for (const wss of fakes) {
-    for (const c of wss.clients) c.terminate();
-    wss.close();
-  }
-  await killAll();
-});
+after(killAll);
 
-async function fakeServer(): Promise<{ wss: WebSocketServer; url: string; connections: WebSocket[]; nextConnection(): Promise<WebSocket> }> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  fakes.push(wss);
-  await once(wss, 'listening');
-  const connections: WebSocket[] = [];
-  const waiters: ((ws: WebSocket) => void)[] = [];
-  wss.on('connection', (ws) => {
-    connections.push(ws);
-    ws.on('message', (d) => {
-      const m = JSON.parse(d.toString()) as { type: string; models?: string[] };
-      if (m.type === 'register') ws.send(JSON.stringify({ type: 'register_ack', worker_id: `w${connections.length}`, models: m.models ?? [], protocol_version: '2026-04-bridge-v1' }));
-    });
-    for (const w of waiters.splice(0)) w(ws);
-  });
-  return {
-    wss,
-    url: `http://127.0.0.1:${(wss.address() as { port: number }).port}`,
-    connections,
-    nextConnection: () => new Promise((resolve) => waiters.push(resolve)),
-  };
-}
+/** A fake relay that acks every register as a base-protocol server would (no extensions, no pings). */
+const fakeServer = (): Promise<FakeRelay> => startFakeRelay({ autoAck: [] });
 
 test('a worker that hears nothing from the server for its heartbeat timeout reconnects', { timeout: 20_000 }, async () => {
   const mock = await startMock(['--name', 'silent']);
   const fake = await fakeServer();
-  const first = fake.nextConnection();
-  const worker = await startWorker({ server: fake.url, backend: mock.url, name: 'silent-w', args: ['--heartbeat-timeout', '0.5'], waitRegistered: false });
-  await first;
-  await worker.waitMsg('registered');
-  // The fake server never pings: after 0.5 s of silence the worker must drop the link and come back.
-  const second = await fake.nextConnection();
-  // The log line can reach us after the new connection does: wait for it.
-  await worker.waitMsg('server silent past the heartbeat timeout; reconnecting');
-  // A session that ends another way (the server closes it) must not disarm the next one's watchdog.
-  const third = fake.nextConnection();
-  await worker.waitFor(() => worker.count('registered') >= 2, 'second registration');
-  second.close(1000, 'bye');
-  await third;
-  await fake.nextConnection();
-  await worker.waitFor(() => worker.count('server silent past the heartbeat timeout; reconnecting') === 2, 'the watchdog running again');
-  fake.wss.close();
+  try {
+    const worker = await startWorker({ server: fake.url, backend: mock.url, name: 'silent-w', args: ['--heartbeat-timeout', '0.5'], waitRegistered: false });
+    await fake.link(1);
+    await worker.waitMsg('registered');
+    // The fake server never pings: after 0.5 s of silence the worker must drop the link and come back.
+    const second = await fake.link(2);
+    await worker.waitMsg('server silent past the heartbeat timeout; reconnecting');
+    // A session that ends another way (the server closes it) must not disarm the next one's watchdog.
+    await worker.waitFor(() => worker.count('registered') >= 2, 'second registration');
+    second.ws.close(1000, 'bye');
+    await fake.link(3);
+    await fake.link(4);
+    await worker.waitFor(() => worker.count('server silent past the heartbeat timeout; reconnecting') >= 2, 'the watchdog to run again on the third link');
+  } finally {
+    await fake.close();
+  }
 });
 
 test('a stream longer than both heartbeat timeouts completes without either side dropping the link', { timeout: 20_000 }, async () => {
@@ -83,7 +55,6 @@ test('a refused secret is logged as such and retried slowly, not in a hot loop',
   // A second attempt within the next second would be a hot loop; the retry delay is a minute.
   const reconnect = await worker.waitMsg('reconnecting');
   assert.ok(Number(reconnect['in_ms']) >= 10_000, `retry scheduled in ${String(reconnect['in_ms'])} ms`);
-  // The server's line can reach us after the worker's: wait for it, then count.
   await server.waitMsg('worker authentication failed');
   assert.equal(server.count('worker authentication failed'), 1);
 });
@@ -91,17 +62,14 @@ test('a refused secret is logged as such and retried slowly, not in a hot loop',
 test('models_refresh is answered with models_update', { timeout: 20_000 }, async () => {
   const mock = await startMock(['--name', 'refresh']);
   const fake = await fakeServer();
-  const conn = fake.nextConnection();
-  const worker = await startWorker({ server: fake.url, backend: mock.url, name: 'refresh-w', models: 'auto', waitRegistered: false });
-  const ws = await conn;
-  await worker.waitMsg('registered');
-  const update = new Promise<{ type: string; models: string[] }>((resolve) =>
-    ws.on('message', (d) => {
-      const m = JSON.parse(d.toString()) as { type: string; models: string[] };
-      if (m.type === 'models_update') resolve(m);
-    }),
-  );
-  ws.send(JSON.stringify({ type: 'models_refresh', reason: 'test' }));
-  assert.deepEqual((await update).models, ['mock-model']);
-  fake.wss.close();
+  try {
+    const worker = await startWorker({ server: fake.url, backend: mock.url, name: 'refresh-w', models: 'auto', waitRegistered: false });
+    const link = await fake.link(1);
+    await worker.waitMsg('registered');
+    link.send({ type: 'models_refresh', reason: 'test' });
+    const update = await link.frames.next((f) => f.type === 'models_update', 'models_update in answer to models_refresh');
+    assert.deepEqual(update.models, ['mock-model']);
+  } finally {
+    await fake.close();
+  }
 });

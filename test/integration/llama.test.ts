@@ -182,9 +182,8 @@ test('2d. Anthropic messages.stream: text deltas, final message with usage', T, 
 
 // llama-server answers /v1/messages with Anthropic usage semantics: input_tokens counts only the prompt
 // tokens it did NOT find in its KV cache, the rest is in cache_read_input_tokens. The relay's token
-// counts use OpenAI names (prompt_tokens includes cached tokens), so the whole input must be counted.
-// Fails today: src/worker/usage.ts maps input_tokens to prompt_tokens and ignores cache_*_input_tokens,
-// so a cache hit logs prompt_tokens 1 where /v1/chat/completions logs the whole prompt for the same conversation.
+// counts use OpenAI names (prompt_tokens includes cached tokens), so the whole input must be counted:
+// a cache hit must not log prompt_tokens 1 where /v1/chat/completions logs the whole prompt.
 test('2e. Anthropic usage with cached input: the logged prompt_tokens count cached input tokens too (as for chat)', T, async () => {
   const params = { model: 'tiny', max_tokens: 4, messages: userMsg, ...EXACT };
   await mark();

@@ -160,24 +160,25 @@ test('2b. streaming chat through curl -N: SSE headers and every event', T, async
 // ---------- 3. chunk-by-chunk passthrough ----------
 
 test('3. streamed chunks are passed through as they are produced, not buffered to the end', T, async () => {
-  const delay = 150;
-  const t0 = performance.now();
+  // A long, slow stream: the test reads the first tokens, then asks the backend whether it is still
+  // generating. A relay that held chunks back would deliver nothing until the backend had finished.
+  const before = await mockA.stats();
+  const ac = new AbortController();
   const stream = await openai.chat.completions.create(
     { model: 'm-a', messages: userMsg, stream: true },
-    { headers: { 'x-mock-tokens': '4', 'x-mock-delay-ms': String(delay) } },
+    { headers: { 'x-mock-tokens': '200', 'x-mock-delay-ms': '20' }, signal: ac.signal },
   );
-  const arrivals: { at: number; content: string | undefined }[] = [];
-  for await (const c of stream) arrivals.push({ at: performance.now() - t0, content: c.choices[0]?.delta?.content ?? undefined });
-  const contentArrivals = arrivals.filter((a) => a.content);
-  assert.equal(contentArrivals.length, 4);
-  const first = contentArrivals[0]!.at;
-  const lastToken = contentArrivals.at(-1)!.at;
-  const end = arrivals.at(-1)!.at;
-  // tokens are produced at ~150, 300, 450, 600 ms: the first must not wait for the last
-  assert.ok(end - first >= 2 * delay, `first chunk at ${first.toFixed(0)} ms, stream end at ${end.toFixed(0)} ms: chunks were held back`);
-  assert.ok(lastToken - first >= 2 * delay, `first token at ${first.toFixed(0)} ms, last token at ${lastToken.toFixed(0)} ms`);
-  // and the tokens arrive spread out, in order
-  for (let i = 1; i < contentArrivals.length; i++) assert.ok(contentArrivals[i]!.at >= contentArrivals[i - 1]!.at);
+  const contents: string[] = [];
+  for await (const c of stream) {
+    const content = c.choices[0]?.delta?.content;
+    if (content) contents.push(content);
+    if (contents.length === 3) break;
+  }
+  ac.abort();
+  assert.deepEqual(contents, ['[alpha] tok1', ' tok2', ' tok3'], 'the first tokens, in order');
+  const during = await mockA.stats();
+  assert.equal(during.completed, before.completed, 'the backend had already finished the stream: chunks were held back');
+  await until(async () => (await mockA.stats()).aborted > before.aborted, 'the abandoned stream to be aborted at the backend');
 });
 
 // ---------- 4. other OpenAI endpoints ----------
@@ -590,14 +591,12 @@ test('12b. a worker process with the wrong secret logs a clear 401 error and nev
 
 test('13. an unknown model gets 404 model_not_found at once, naming the model', T, async () => {
   const before = await mockRequests();
-  const t0 = performance.now();
+  // 404 model_not_found (not a 503 queue_timeout 30 s later) is itself the proof it did not queue.
   const res = await post(`${server.url}/v1/chat/completions`, { model: 'no-such-model-xyz', messages: userMsg });
-  const ms = performance.now() - t0;
   assert.equal(res.status, 404);
   const e = (await res.json()) as { error: { message: string; type: string; code: string } };
   assert.equal(e.error.code, 'model_not_found');
   assert.match(e.error.message, /no-such-model-xyz/);
-  assert.ok(ms < 5_000, `answered in ${ms.toFixed(0)} ms, not after a queue timeout`);
 
   const ares = await post(`${server.url}/v1/messages`, { model: 'claude-nope', max_tokens: 8, messages: userMsg });
   assert.equal(ares.status, 404);
