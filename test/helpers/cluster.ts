@@ -84,6 +84,7 @@ export class Proc {
   }
 }
 
+/** Starts one of the commands in dist/cli with exactly these arguments and environment (plus PATH and HOME). */
 export function spawnCli(name: string, script: string, args: string[], env: Record<string, string> = {}): Proc {
   const child = spawn(process.execPath, [`${ROOT}dist/cli/${script}`, ...args], {
     cwd: ROOT,

@@ -30,9 +30,12 @@ export interface FakeRelay {
   close(): Promise<void>;
 }
 
-/** `autoAck`: answer every link's register at once with an ack accepting these extensions (`[]`: none). */
-export async function startFakeRelay(opts: { autoAck?: string[] } = {}): Promise<FakeRelay> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+/**
+ * `autoAck`: answer every link's register at once with an ack accepting these extensions (`[]`: none).
+ * `port`: listen there instead of on a free port.
+ */
+export async function startFakeRelay(opts: { autoAck?: string[]; port?: number } = {}): Promise<FakeRelay> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: opts.port ?? 0, perMessageDeflate: false });
   await within(once(wss, 'listening'), 'the fake relay to listen');
   const links = new Arrivals<FakeLink>('fake relay');
   wss.on('connection', (ws, req) => {
