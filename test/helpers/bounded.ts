@@ -16,7 +16,7 @@ export function within<T>(p: Promise<T>, what: string, ms = 10_000): Promise<T> 
  */
 export class Arrivals<T> {
   readonly all: T[] = [];
-  private waiters: { pred: (x: T) => boolean; resolve: (x: T) => void }[] = [];
+  private waiters: { pred: (x: T) => boolean; resolve: (x: T) => void; stop: (why: string) => void }[] = [];
 
   constructor(private readonly label: string) {}
 
@@ -29,13 +29,22 @@ export class Arrivals<T> {
     const seen = this.all.find(pred);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise<T>((resolve, reject) => {
-      const waiter = { pred, resolve: (x: T) => (clearTimeout(timer), resolve(x)) };
+      const waiter = {
+        pred,
+        resolve: (x: T) => (clearTimeout(timer), resolve(x)),
+        stop: (why: string) => (clearTimeout(timer), reject(new Error(`${this.label}: ${why} while waiting for ${what}`))),
+      };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
         reject(new Error(`${this.label}: timed out after ${ms} ms waiting for ${what}; got so far: ${this.describe()}`));
       }, ms);
       this.waiters.push(waiter);
     });
+  }
+
+  /** Fails every pending wait now (their source is gone), so no timer outlives the test. */
+  close(why = 'closed'): void {
+    for (const w of this.waiters.splice(0)) w.stop(why);
   }
 
   private describe(): string {

@@ -43,6 +43,7 @@ export async function startFakeRelay(opts: { autoAck?: string[]; port?: number }
     ws.on('message', (d: RawData, isBinary: boolean) => frames.push(parseFrame(d, isBinary)));
     ws.on('error', () => {});
     const closed = once(ws, 'close').then(([code, reason]) => ({ code: code as number, reason: String(reason) }));
+    void closed.then(() => frames.close('the worker closed the link'), () => {});
     const send = (msg: unknown): void => ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
     const link: FakeLink = {
       ws,
@@ -67,6 +68,8 @@ export async function startFakeRelay(opts: { autoAck?: string[]; port?: number }
     close: () =>
       new Promise<void>((resolve) => {
         for (const c of wss.clients) c.terminate();
+        for (const l of links.all) l.frames.close('the fake relay closed');
+        links.close('the fake relay closed');
         wss.close(() => resolve());
       }),
   };
