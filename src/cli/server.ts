@@ -26,6 +26,9 @@ void runMain(async () => {
   if (argv.some((a) => a === '--admin-token' || a.startsWith('--admin-token='))) {
     secret.warnings.push('the admin token was given on the command line, where other users of this machine can read it (ps): prefer ADMIN_TOKEN');
   }
+  const tlsCert = flags['tls-cert'] as string | undefined;
+  const tlsKey = flags['tls-key'] as string | undefined;
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new UsageError('give --tls-cert and --tls-key together (or TLS_CERT and TLS_KEY)');
   const secs = (name: string): number => (flags[name] as number) * 1000;
   const modelAliases = flags['model-alias'] as string[];
   try {
@@ -57,6 +60,7 @@ void runMain(async () => {
       drainTimeoutMs: secs('drain-timeout'),
       trustProxy: flags['trust-proxy'] as boolean,
       trustedProxyHops: Math.floor(flags['trusted-proxy-hops'] as number),
+      tls: tlsCert !== undefined && tlsKey !== undefined ? { certFile: tlsCert, keyFile: tlsKey } : undefined,
       scheduler: {
         maxQueueLen: flags['max-queue-len'] as number,
         queueTimeoutMs: secs('queue-timeout'),
@@ -87,6 +91,8 @@ void runMain(async () => {
       process.exit(0);
     });
   };
+  // SIGHUP re-reads a renewed certificate (systemd's ExecReload); without TLS it keeps its default.
+  if (tlsCert !== undefined) process.on('SIGHUP', () => void server.reloadTls());
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
 });

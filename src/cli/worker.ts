@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // modelrelay-worker: runs on a GPU box, connects out to the server and serves its local backend.
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { createLogger } from '../log.js';
 import { WorkerAgent, DEFAULT_WORKER_CONFIG, chooseEgress, parseModelEntries, parseModelMap, workerConnectUrl, type EgressRoutes } from '../worker/index.js';
@@ -52,6 +53,16 @@ void runMain(async () => {
     const problem = endpointProblem(p);
     if (problem) throw new UsageError(`--extra-endpoints: '${p}' ${problem}`);
   }
+  const caFile = flags['ca-file'] as string | undefined;
+  let ca: string | undefined;
+  if (caFile !== undefined) {
+    try {
+      ca = readFileSync(caFile, 'utf8');
+    } catch (e) {
+      throw new UsageError(`cannot read --ca-file ${caFile}: ${(e as Error).message}`);
+    }
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--ca-file ${caFile} holds no PEM certificate`);
+  }
   const log = createLogger(flags['log-level'] as string);
   for (const w of secret.warnings) log.warn(w);
   const agent = new WorkerAgent(
@@ -74,6 +85,7 @@ void runMain(async () => {
       maxFrameBytes: flags['max-frame-bytes'] as number,
       logLevel: flags['log-level'] as string,
       egress,
+      relayTls: { ca, insecureSkipVerify: flags['insecure-skip-verify'] as boolean },
     },
     log,
   );

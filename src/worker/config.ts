@@ -31,6 +31,15 @@ export interface WorkerConfig {
   logLevel: string;
   /** The proxies (if any) to the relay and to the backend, chosen at start (egress-proxy.ts). */
   egress: EgressRoutes;
+  /** How an https:// relay's certificate is checked. */
+  relayTls: RelayTls;
+}
+
+export interface RelayTls {
+  /** PEM certificates trusted besides the system's CAs (--ca-file). */
+  ca?: string;
+  /** Accept any certificate (--insecure-skip-verify). */
+  insecureSkipVerify: boolean;
 }
 
 export const DEFAULT_WORKER_CONFIG: Omit<WorkerConfig, 'proxyUrl' | 'workerSecret' | 'backendUrl'> = {
@@ -50,4 +59,5 @@ export const DEFAULT_WORKER_CONFIG: Omit<WorkerConfig, 'proxyUrl' | 'workerSecre
   authRetryMs: 60_000,
   logLevel: 'info',
   egress: DIRECT,
+  relayTls: { insecureSkipVerify: false },
 };

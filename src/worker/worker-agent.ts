@@ -2,6 +2,7 @@
 // jitter, silence watchdog), registers its models, runs requests with a local concurrency limit,
 // and drains on request. Connection states: connecting → registering → ready → (closed → connecting).
 import type { Agent, ClientRequest } from 'node:http';
+import { rootCertificates } from 'node:tls';
 import WebSocket from 'ws';
 import {
   CloseCode,
@@ -68,6 +69,8 @@ export class WorkerAgent {
   /** A misbehaving server can trigger a warning per frame: those go through this. */
   private readonly serverWarnings: LogLimiter;
   private readonly health: BackendHealth;
+  /** How a wss:// relay's certificate is checked (--ca-file, --insecure-skip-verify). */
+  private readonly tlsOptions: { ca?: string[]; rejectUnauthorized?: boolean };
 
   constructor(
     private readonly cfg: WorkerConfig,
@@ -83,6 +86,8 @@ export class WorkerAgent {
     this.stoppedPromise = new Promise((r) => (this.resolveStopped = r));
     this.modelMap = parseModelMap(cfg.modelMap);
     this.names = cfg.models === 'auto' ? ModelNames.discovered([], this.modelMap) : ModelNames.listed(parseModelEntries(cfg.models));
+    const t = cfg.relayTls;
+    this.tlsOptions = t.insecureSkipVerify ? { rejectUnauthorized: false } : t.ca ? { ca: [...rootCertificates, t.ca] } : {};
   }
 
   private get models(): string[] {
@@ -101,6 +106,7 @@ export class WorkerAgent {
   async start(): Promise<void> {
     const { relay, backend } = this.cfg.egress;
     this.log.info({ relay: describe(relay), backend: describe(backend) }, 'egress proxies');
+    if (this.cfg.relayTls.insecureSkipVerify) this.log.warn(INSECURE_WARNING);
     if (backend.proxy && isLoopback(new URL(this.cfg.backendUrl))) {
       this.log.warn({ backend: this.cfg.backendUrl, proxy: redact(backend.proxy) }, `the local backend is reached through ${backend.reason}; add its host to NO_PROXY unless that is intended`);
     }
@@ -159,6 +165,7 @@ export class WorkerAgent {
       maxPayload: Math.max(this.cfg.maxFrameBytes, 256 * 1024 * 1024),
       perMessageDeflate: false,
       handshakeTimeout: 10_000,
+      ...this.tlsOptions,
       ...(this.tunnel ? { agent: this.tunnel } : {}),
     });
     this.ws = ws;
@@ -177,12 +184,15 @@ export class WorkerAgent {
       }
       refused = res.statusCode === 401 || res.statusCode === 403 || res.statusCode === 429;
       if (res.statusCode === 401) this.log.error({ server: this.cfg.proxyUrl }, 'the server refused the worker secret (401): check --worker-secret');
-      else this.log.warn({ server: this.cfg.proxyUrl, status: res.statusCode }, 'the server refused the connection');
+      else if (res.statusCode === 400 && workerConnectUrl(this.cfg.proxyUrl, 'x').protocol === 'ws:') {
+        this.log.warn({ server: this.cfg.proxyUrl, status: 400 }, 'the server refused the connection; if it serves TLS, use https:// (or wss://) in --proxy-url');
+      } else this.log.warn({ server: this.cfg.proxyUrl, status: res.statusCode }, 'the server refused the connection');
       res.resume();
       ws.terminate();
     });
     ws.on('open', () => {
       opened = true;
+      if (this.cfg.relayTls.insecureSkipVerify && ws.url.startsWith('wss:')) this.log.warn({ server: this.cfg.proxyUrl }, INSECURE_WARNING);
       this.state = 'registering';
       this.extensions = new Set(); // each session negotiates afresh, in its register_ack
       this.heard();
@@ -213,6 +223,8 @@ export class WorkerAgent {
         this.log.warn({ proxy: redact(proxy), err: err.message }, tunnelFailure(err));
         return;
       }
+      const tlsProblem = opened ? undefined : relayTlsProblem(err);
+      if (tlsProblem) return void this.log.error({ server: this.cfg.proxyUrl, code: (err as { code?: string }).code, err: err.message }, tlsProblem);
       this.log.debug({ err: err.message }, 'socket error');
     });
     ws.on('close', (code, reason) => {
@@ -456,6 +468,23 @@ export class WorkerAgent {
     this.log.info({ models: next }, 'models changed');
     this.send({ type: 'models_update', models: next, current_load: this.runners.size });
   }
+}
+
+const INSECURE_WARNING = "TLS certificate verification is OFF (--insecure-skip-verify): anyone on the path to the relay can read and change the traffic, the worker secret included";
+
+const UNTRUSTED_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE',
+]);
+
+/** One line saying what to do about a TLS failure before the WebSocket opened, or undefined. */
+function relayTlsProblem(err: Error): string | undefined {
+  const code = (err as { code?: string }).code ?? '';
+  if (UNTRUSTED_CODES.has(code)) return "refused the relay: its TLS certificate is not signed by a CA this worker trusts; give the CA's certificate with --ca-file (retrying)";
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return "refused the relay: its TLS certificate is for another host name than --proxy-url's (retrying)";
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') return "refused the relay: its TLS certificate is outside its validity dates (retrying)";
+  if (code === 'EPROTO' || code.startsWith('ERR_SSL_')) return 'could not speak TLS with the relay; if it serves plain HTTP, use http:// in --proxy-url (retrying)';
+  return undefined;
 }
 
 /** The path without its query string. */
