@@ -3,6 +3,7 @@ import type { FlagSpec } from './flags.js';
 import { DEFAULT_WORKER_CONFIG } from '../worker/config.js';
 
 export const WORKER_FLAGS: FlagSpec[] = [
+  { name: 'config', env: 'CONFIG_FILE', kind: 'string', help: "Read settings from this TOML or JSON file: keys are these flags without the leading --, plus 'backends' (a list of backends); a flag or env var wins over the file." },
   { name: 'proxy-url', env: 'PROXY_URL', kind: 'string', required: true, help: 'The relay to connect to, e.g. http://relay.example:8080 or https://example.org/relay (its path is kept; https → wss; ws:// and wss:// work too).' },
   { name: 'worker-secret', env: 'WORKER_SECRET', kind: 'string', required: true, orFlag: 'worker-secret-file', help: 'Shared secret the server expects, or a worker token it issued (prefer the env var or a file: flags show in ps).' },
   { name: 'worker-secret-file', env: 'WORKER_SECRET_FILE', kind: 'string', help: 'Read the worker secret from this file (one line) instead.' },

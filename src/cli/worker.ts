@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { createLogger } from '../log.js';
 import { WorkerAgent, DEFAULT_WORKER_CONFIG, chooseEgress, parseModelEntries, parseModelMap, workerConnectUrl, type EgressRoutes } from '../worker/index.js';
 import { VERSION } from '../version.js';
-import { UsageError, helpText, parseFlags, runMain } from './flags.js';
+import { UsageError, helpText, parseCommand, runMain } from './flags.js';
 import { WORKER_FLAGS } from './worker-flags.js';
 import { readWorkerSecret } from './secret.js';
 import { endpointProblem } from '../protocol/index.js';
@@ -14,9 +14,10 @@ import { endpointProblem } from '../protocol/index.js';
 const SUMMARY = 'connects out to a modelrelay-server and serves requests from a local LLM backend';
 
 void runMain(async () => {
-  const flags = parseFlags(WORKER_FLAGS, process.argv.slice(2), process.env);
-  if (flags === 'help') return void process.stdout.write(helpText('modelrelay-worker', SUMMARY, WORKER_FLAGS));
-  if (flags === 'version') return void process.stdout.write(`${VERSION}\n`);
+  const parsed = parseCommand(WORKER_FLAGS, process.argv.slice(2), process.env);
+  if (parsed === 'help') return void process.stdout.write(helpText('modelrelay-worker', SUMMARY, WORKER_FLAGS));
+  if (parsed === 'version') return void process.stdout.write(`${VERSION}\n`);
+  const { flags, file } = parsed;
   const proxyUrl = flags['proxy-url'] as string;
   let relayUrl: URL;
   try {
@@ -64,7 +65,8 @@ void runMain(async () => {
     if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--ca-file ${caFile} holds no PEM certificate`);
   }
   const log = createLogger(flags['log-level'] as string);
-  for (const w of secret.warnings) log.warn(w);
+  for (const w of [...(file?.warnings ?? []), ...secret.warnings]) log.warn(w);
+  if (file) log.info({ config: file.path }, 'config file read');
   const agent = new WorkerAgent(
     {
       ...DEFAULT_WORKER_CONFIG,
