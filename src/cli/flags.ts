@@ -31,6 +31,8 @@ export const CONFIG_FLAG = 'config';
 
 export interface ParsedCommand {
   flags: FlagValues;
+  /** The flags set by the command line, the environment or the config file (not left to their default). */
+  given: Set<string>;
   /** The config file, when one was given: its path, non-flag keys (`extras`) and warnings. */
   file: ConfigFile | undefined;
 }
@@ -87,7 +89,8 @@ export function parseCommand(specs: FlagSpec[], argv: string[], env: NodeJS.Proc
     if (rank[s.name]! > rank[twin]!) out[twin] = undefined;
     else out[s.name] = undefined;
   }
-  return { flags: out, file };
+  const given = new Set(specs.filter((s) => rank[s.name]! > 0 && out[s.name] !== undefined).map((s) => s.name));
+  return { flags: out, given, file };
 }
 
 function convert(s: FlagSpec, raw: string | boolean | string[]): FlagValue {
