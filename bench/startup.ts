@@ -1,7 +1,7 @@
 // Start-up time of modelrelay-server to /health answering: the standalone executable (npm run
 // package) beside `node dist/cli/server.js` (npm run build). Run: node --import tsx bench/startup.ts [runs]
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +56,6 @@ for (const [name, cmd, args] of variants) {
   await once(cmd, args); // warm the page cache
   const times: number[] = [];
   for (let i = 0; i < RUNS; i++) times.push(await once(cmd, args));
-  const size = statSync(cmd).size / 1048576;
-  console.log(`${name}: median ${median(times).toFixed(0)} ms to /health (min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)}, ${RUNS} runs); ${size.toFixed(1)} MiB`);
+  const size = statSync(realpathSync(cmd)).size / 1048576;
+  console.log(`${name}: median ${median(times).toFixed(0)} ms to /health (min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)}, ${RUNS} runs); executable ${size.toFixed(1)} MiB`);
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// npm run package: standalone executables for this platform, dist/bin/modelrelay-server and
-// dist/bin/modelrelay-worker, that run with no Node and no node_modules on the machine. Each is a
-// Node single-executable application: the command bundled by esbuild into one CommonJS file, made
-// into a SEA blob by a current LTS Node (the registry's node-<os>-<arch> package, so nothing is
-// downloaded from anywhere but npm) and injected with postject into a copy of that Node.
-// better-sqlite3's native addon, compiled for that Node, sits beside them (src/store/native-addon.ts).
+// npm run package: standalone executables for this platform in dist/bin/, which run with no Node and
+// no node_modules on the machine: `modelrelay`, a Node single-executable application holding every
+// command (src/cli/standalone.ts: bundled by esbuild into one CommonJS file, made into a SEA blob by
+// a current LTS Node, the registry's node-<os>-<arch> package, so nothing is downloaded from anywhere
+// but npm, and injected with postject into a copy of that Node), and modelrelay-server,
+// modelrelay-worker and modelrelay-mock-backend, links to it that choose the command by their name.
+// better-sqlite3's native addon, compiled for that Node, sits beside it (src/store/native-addon.ts).
 //
 // Everything slow is cached in .cache/ by its inputs: the Node package by version, the addon by
 // better-sqlite3's and Node's versions, the executables by a hash of the sources, the lockfile and
@@ -14,14 +15,15 @@
 // the registry, no compiler): the tests skip on 3.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The Node the executables are built on; a change rebuilds everything. */
 const SEA_NODE_VERSION = '24.22.3';
-const COMMANDS = ['server', 'worker'];
+const BINARY = 'modelrelay';
+const LINKS = ['modelrelay-server', 'modelrelay-worker', 'modelrelay-mock-backend'];
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const ADDON_FILE = 'better_sqlite3.node';
 
@@ -158,42 +160,40 @@ function embeddedFiles() {
   return files;
 }
 
-async function buildExecutables(node, addon, dir) {
+async function buildExecutable(node, addon, dir) {
   const esbuild = await import('esbuild');
   const { inject } = require('postject');
   const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
   const standalone = { version, files: embeddedFiles() };
   const work = join(dir, 'work');
   mkdirSync(work, { recursive: true });
-  for (const cmd of COMMANDS) {
-    const bundle = join(work, `${cmd}.cjs`);
-    await esbuild.build({
-      entryPoints: [join(ROOT, 'src', 'cli', `${cmd}.ts`)],
-      outfile: bundle,
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node24',
-      // ws's optional speed-ups: absent, it uses its JavaScript fallbacks.
-      external: ['bufferutil', 'utf-8-validate'],
-      banner: { js: `var MODELRELAY_STANDALONE = ${JSON.stringify(standalone)};` },
-      // import.meta.url is read only in a checkout (src/standalone.ts says where the bundle differs).
-      logOverride: { 'empty-import-meta': 'silent' },
-      legalComments: 'none',
-      logLevel: 'warning',
-    });
-    const blob = join(work, `${cmd}.blob`);
-    const config = join(work, `${cmd}.sea.json`);
-    writeFileSync(config, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }));
-    run(node.bin, ['--experimental-sea-config', config], { cwd: work });
-    const exe = join(dir, `modelrelay-${cmd}`);
-    copyFileSync(node.bin, exe);
-    chmodSync(exe, 0o755);
-    // Node's debug information is a sixth of the binary and useless to a user.
-    if (process.platform === 'linux' && spawnSync('strip', ['--version']).status === 0) run('strip', [exe]);
-    await quietly(() => inject(exe, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE }));
-    log(`built ${relative(ROOT, exe)} (${(statSync(exe).size / 1048576).toFixed(1)} MiB)`);
-  }
+  const bundle = join(work, `${BINARY}.cjs`);
+  await esbuild.build({
+    entryPoints: [join(ROOT, 'src', 'cli', 'standalone.ts')],
+    outfile: bundle,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node24',
+    // ws's optional speed-ups: absent, it uses its JavaScript fallbacks.
+    external: ['bufferutil', 'utf-8-validate'],
+    banner: { js: `var MODELRELAY_STANDALONE = ${JSON.stringify(standalone)};` },
+    // import.meta.url is read only in a checkout (src/standalone.ts says where the bundle differs).
+    logOverride: { 'empty-import-meta': 'silent' },
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+  const blob = join(work, `${BINARY}.blob`);
+  const config = join(work, 'sea.json');
+  writeFileSync(config, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }));
+  run(node.bin, ['--experimental-sea-config', config], { cwd: work });
+  const exe = join(dir, BINARY);
+  copyFileSync(node.bin, exe);
+  chmodSync(exe, 0o755);
+  // Node's debug information is a sixth of the binary and useless to a user.
+  if (process.platform === 'linux' && spawnSync('strip', ['--version']).status === 0) run('strip', [exe]);
+  await quietly(() => inject(exe, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE }));
+  log(`built ${relative(ROOT, exe)} (${(statSync(exe).size / 1048576).toFixed(1)} MiB)`);
   copyFileSync(addon, join(dir, ADDON_FILE));
   rmSync(work, { recursive: true, force: true });
 }
@@ -217,11 +217,11 @@ async function main() {
   const key = inputsKey(node, addon);
   const built = join(CACHE, 'sea', key);
   if (!existsSync(join(built, 'done'))) {
-    // One set of executables at a time: each is over 100 MiB.
+    // One build at a time in the cache: the binary is over 100 MiB.
     rmSync(join(CACHE, 'sea'), { recursive: true, force: true });
     const tmp = `${built}.tmp`;
     mkdirSync(tmp, { recursive: true });
-    await buildExecutables(node, addon, tmp);
+    await buildExecutable(node, addon, tmp);
     writeFileSync(join(tmp, 'done'), `${key}\n`);
     renameSync(tmp, built);
   } else {
@@ -229,11 +229,12 @@ async function main() {
   }
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(OUT, { recursive: true });
-  for (const f of [...COMMANDS.map((c) => `modelrelay-${c}`), ADDON_FILE]) {
+  for (const f of [BINARY, ADDON_FILE]) {
     copyFileSync(join(built, f), join(OUT, f));
     chmodSync(join(OUT, f), 0o755);
   }
-  log(`${relative(ROOT, OUT)}: ${COMMANDS.map((c) => `modelrelay-${c}`).join(', ')} and ${ADDON_FILE} (Node ${node.version}, ${process.platform}-${process.arch})`);
+  for (const link of LINKS) symlinkSync(BINARY, join(OUT, link));
+  log(`${relative(ROOT, OUT)}: ${BINARY} with the links ${LINKS.join(', ')}, and ${ADDON_FILE} (Node ${node.version}, ${process.platform}-${process.arch})`);
 }
 
 withLock(main).catch((e) => {

@@ -25,11 +25,11 @@ export function ensureStandalone(): Built {
 }
 
 const copies: string[] = [];
-/** A fresh folder holding only a copy of dist/bin/'s files. */
+/** A fresh folder holding only a copy of dist/bin/ (its links still pointing inside it). */
 export function copyOfBin(): string {
   const dir = mkdtempSync(join(tmpdir(), 'mr-bin-'));
   copies.push(dir);
-  cpSync(BIN_DIR, dir, { recursive: true });
+  cpSync(BIN_DIR, dir, { recursive: true, verbatimSymlinks: true });
   return dir;
 }
 process.on('exit', () => {

@@ -1,12 +1,14 @@
 // The standalone executables (npm run package): a copy of dist/bin/ in a folder of its own, run
 // there with an empty PATH and no other environment, so neither Node nor node_modules can be found.
-// --help and --version; a streamed request through server → worker → the simulated backend; and
-// client keys kept in the store through the binary's own SQLite addon, across a restart.
+// --help and --version; a streamed request through server → worker → the simulated backend, all
+// three run from the binary; and client keys kept in the store through the binary's own SQLite
+// addon, across a restart.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ADMIN_TOKEN, admin, dataDir } from '../helpers/admin.js';
-import { SECRET, killAll, startMock, type Proc, type ServerProc } from '../helpers/cluster.js';
+import { SECRET, killAll, type MockProc, type Proc, type ServerProc } from '../helpers/cluster.js';
 import { copyOfBin, ensureStandalone, spawnBinary } from '../helpers/standalone.js';
 import { chatBody, chatStreamContent, post } from '../integration/faults-util.js';
 
@@ -30,8 +32,15 @@ async function startBinaryServer(dir: string, args: string[]): Promise<ServerPro
 }
 
 describe('standalone executables', { skip }, () => {
-  test('--help and --version, from an empty PATH', async () => {
+  test('one binary; the commands are links to it; --help and --version, from an empty PATH', async () => {
     const dir = copyOfBin();
+    assert.ok(lstatSync(join(dir, 'modelrelay')).isFile());
+    for (const link of ['modelrelay-server', 'modelrelay-worker', 'modelrelay-mock-backend']) assert.ok(lstatSync(join(dir, link)).isSymbolicLink(), `${link} is a link`);
+    const usage = await run(dir, 'modelrelay', ['--help']);
+    assert.equal(usage.code, 0);
+    assert.match(usage.out, /modelrelay server \[flags\]/);
+    const sub = await run(dir, 'modelrelay', ['worker', '--version']);
+    assert.deepEqual(sub, { code: 0, out: VERSION }, 'the command as the first argument');
     for (const exe of ['modelrelay-server', 'modelrelay-worker']) {
       const help = await run(dir, exe, ['--help']);
       assert.equal(help.code, 0, `${exe} --help exits 0`);
@@ -45,7 +54,9 @@ describe('standalone executables', { skip }, () => {
   test('a streamed request through the binary server and worker; keys persist in the store across a restart', { timeout: 60_000 }, async () => {
     const dir = copyOfBin();
     const data = dataDir();
-    const mock = await startMock(['--tokens', '6']);
+    const mock = spawnBinary('mock (binary)', dir, 'modelrelay-mock-backend', ['--listen', '127.0.0.1:0', '--tokens', '6']) as MockProc;
+    mock.url = (await mock.waitMsg('mock backend listening'))['url'] as string;
+    const mockStats = async (): Promise<{ requests: number }> => (await (await fetch(`${mock.url}/_mock/stats`)).json()) as { requests: number };
     let server = await startBinaryServer(dir, ['--require-api-keys', '--data-dir', data]);
     const worker: Proc = spawnBinary('worker (binary)', dir, 'modelrelay-worker', ['--proxy-url', server.url, '--backend-url', mock.url, '--models', 'mock-model', '--worker-name', 'bin-1'], { WORKER_SECRET: SECRET });
     await worker.waitMsg('registered');
@@ -59,7 +70,7 @@ describe('standalone executables', { skip }, () => {
     const text = await res.text();
     assert.ok(text.trimEnd().endsWith('data: [DONE]'), 'the stream ends with [DONE]');
     assert.ok(chatStreamContent(text).length > 0, 'content arrived as SSE deltas');
-    assert.equal((await mock.stats()).requests, 1, 'the simulated backend answered it');
+    assert.equal((await mockStats()).requests, 1, 'the simulated backend answered it');
 
     // The dashboard's files are inside the binary.
     const page = await fetch(`${server.url}/dashboard`);
