@@ -9,6 +9,7 @@ const COMMANDS: Record<string, () => Promise<unknown>> = {
   server: () => import('./server.js'),
   worker: () => import('./worker.js'),
   'mock-backend': () => import('./mock-backend.js'),
+  healthcheck: () => import('./healthcheck.js'),
 };
 
 const USAGE = `modelrelay ${VERSION}: run as modelrelay-server, modelrelay-worker or modelrelay-mock-backend (links to this file), or as
@@ -16,6 +17,7 @@ const USAGE = `modelrelay ${VERSION}: run as modelrelay-server, modelrelay-worke
   modelrelay server [flags]        the relay
   modelrelay worker [flags]        a worker, next to its backends
   modelrelay mock-backend [flags]  the simulated backend the tests use
+  modelrelay healthcheck           exit 0 if the server on LISTEN_ADDR answers /health (for containers)
 
 Each command's --help lists its flags.
 `;
