@@ -36,7 +36,8 @@ async function chatWith(server: ServerProc, model: string, headers: Record<strin
   return { status: res.status, body: await res.json() };
 }
 
-/** A worker with two backends: A serves model-a (listed, limit 1, key-a), B reads its models (limit 2). */
+/** A worker with two backends: A serves model-a (listed; A calls it a-on-disk; limit 1, key-a), B
+ * reads its models (limit 2). */
 function twoBackendWorker(server: ServerProc, a: MockProc, b: MockProc, name: string) {
   const file = join(dir, `${name}.toml`);
   writeFileSync(
@@ -47,7 +48,7 @@ health-interval = 1
 
 [[backends]]
 backend-url = "${a.url}"
-models = ["model-a"]
+models = ["model-a=a-on-disk"]
 max-concurrency = 1
 backend-api-key = "key-a"
 
@@ -77,6 +78,8 @@ describe('one worker, several backends', () => {
     assert.equal(sa.requests, 1);
     assert.equal(sb.requests, 1);
     assert.equal(sa.lastRequest?.headers['authorization'], 'Bearer key-a', "A's key reached A");
+    assert.equal(JSON.parse(sa.lastRequest!.body).model, 'a-on-disk', "A's own name for its model");
+    assert.equal(JSON.parse(sb.lastRequest!.body).model, 'model-c');
     assert.equal(sb.lastRequest?.headers['authorization'], undefined, 'and only A');
 
     // Three at once for model-a: A never runs more than one, and every one is answered.

@@ -59,6 +59,15 @@ test('JSON by extension; models as a list or a string; a required flag may come 
   usageError(() => parse(WORKER_FLAGS, ['--config', file('empty.json', '{}')]), /missing --proxy-url .*'proxy-url' in the --config file/);
 });
 
+test('a repeatable flag takes a list, or one string cut at its separator as in its env var', () => {
+  const toml = file('aliases.toml', 'model-alias = ["chat=qwen2.5|llama3.2", "code=qwen2.5-coder"]\n');
+  assert.deepEqual(parse(SERVER_FLAGS, ['--config', toml]).flags['model-alias'], ['chat=qwen2.5|llama3.2', 'code=qwen2.5-coder']);
+  const str = file('aliases2.json', JSON.stringify({ 'model-alias': 'chat=qwen2.5; code=qwen2.5-coder' }));
+  assert.deepEqual(parse(SERVER_FLAGS, ['--config', str]).flags['model-alias'], ['chat=qwen2.5', 'code=qwen2.5-coder']);
+  assert.deepEqual(parse(SERVER_FLAGS, ['--config', toml, '--model-alias', 'x=y']).flags['model-alias'], ['x=y'], 'the command line replaces the list');
+  usageError(() => parse(SERVER_FLAGS, ['--config', file('aliases3.toml', 'model-alias = 5\n')]), /key 'model-alias' must be a list of strings, got 5/);
+});
+
 test('a secret in the environment beats its -file twin in the config file', () => {
   const toml = file('secret.toml', 'worker-secret-file = "/etc/modelrelay/secret"\n');
   const r = parse(SERVER_FLAGS, ['--config', toml], { WORKER_SECRET: 'env-secret-0123456789' });
