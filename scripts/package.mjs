@@ -8,8 +8,8 @@
 // better-sqlite3's native addon, compiled for that Node, sits beside it (src/store/native-addon.ts).
 //
 // Everything slow is cached in .cache/ by its inputs: the Node package by version, the addon by
-// better-sqlite3's and Node's versions, the executables by a hash of the sources, the lockfile and
-// this script; a warm run only copies them into dist/bin/.
+// better-sqlite3's and Node's versions, the executable by a hash of the sources, the lockfile and
+// this script; a warm run only copies them into dist/bin/. Cold, it takes about a minute.
 //
 // Exit codes: 0 built (or up to date), 1 failed, 3 a prerequisite could not be had (no Node 24 from
 // the registry, no compiler): the tests skip on 3.
@@ -17,6 +17,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -110,7 +111,12 @@ function seaNode() {
   return { bin, home, version: SEA_NODE_VERSION };
 }
 
-/** better-sqlite3 compiled for the SEA's Node (its ABI differs from the Node running npm ci). */
+/**
+ * better-sqlite3 compiled for the SEA's Node (its ABI differs from the Node running npm ci). The
+ * slow part, SQLite itself, doesn't depend on Node: npm ci already compiled it, so only the binding
+ * is compiled again, against the SEA Node's headers (seconds, not minutes), linked with that SQLite.
+ * Where npm ci's build tree isn't there (a prebuilt download), everything is compiled.
+ */
 function sqliteAddon(node) {
   const src = dirname(require.resolve('better-sqlite3/package.json'));
   const version = JSON.parse(readFileSync(join(src, 'package.json'), 'utf8')).version;
@@ -119,22 +125,46 @@ function sqliteAddon(node) {
   if (existsSync(addon)) return addon;
   const gyp = process.env['npm_config_node_gyp'] ?? join(run('npm', ['root', '-g']).trim(), 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
   if (!existsSync(gyp)) throw new Unavailable(`cannot find node-gyp (looked at ${gyp}) to build better-sqlite3 for Node ${node.version}`);
-  log(`compiling better-sqlite3 ${version} for Node ${node.version} (once; about two minutes)`);
   const work = join(dir, 'build-tree');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
-  for (const part of ['binding.gyp', 'package.json', 'src', 'deps']) execFileSync('cp', ['-R', join(src, part), work]);
-  try {
-    run(process.execPath, [gyp, 'rebuild', '--release', `--nodedir=${node.home}`, '--jobs=max'], { cwd: work, timeout: 20 * 60_000 });
-  } catch (e) {
-    throw (/not found|No such file|python|make|g\+\+|cc:/i.test(e.message) ? new Unavailable(`cannot compile better-sqlite3: ${e.message}`) : e);
+  const gypArgs = ['--release', `--nodedir=${node.home}`, '--jobs=max'];
+  const sqlite = ['Release/sqlite3.a', 'Release/obj.target/deps/sqlite3.a', 'Release/obj.target/sqlite3/gen/sqlite3/sqlite3.o', 'Release/obj.target/deps/locate_sqlite3.stamp'];
+  let built = false;
+  if (sqlite.every((f) => existsSync(join(src, 'build', f)))) {
+    log(`compiling better-sqlite3 ${version}'s binding for Node ${node.version} (SQLite itself as npm ci compiled it)`);
+    execFileSync('cp', ['-R', `${src}/.`, work]);
+    try {
+      run(process.execPath, [gyp, 'configure', ...gypArgs], { cwd: work, timeout: 5 * 60_000 });
+      // -o: take these as they are (make would rebuild them: their command line names Node's headers).
+      run('make', ['-C', join(work, 'build'), `-j${Math.max(1, availableParallelism())}`, 'BUILDTYPE=Release', ...sqlite.flatMap((f) => ['-o', f]), 'better_sqlite3'], { timeout: 10 * 60_000 });
+      checkAddon(node, src, join(work, 'build', 'Release', ADDON_FILE));
+      built = true;
+    } catch (e) {
+      log(`reusing npm ci's SQLite did not work (${e.message.split('\n')[0]}); compiling everything`);
+      rmSync(work, { recursive: true, force: true });
+      mkdirSync(work, { recursive: true });
+    }
   }
-  const built = join(work, 'build', 'Release', ADDON_FILE);
-  // The built addon must load in the Node it is for, not only in this one.
-  run(node.bin, ['-e', `require(${JSON.stringify(built)})`]);
-  copyFileSync(built, addon);
+  if (!built) {
+    log(`compiling better-sqlite3 ${version} for Node ${node.version} (once; about two minutes)`);
+    for (const part of ['binding.gyp', 'package.json', 'src', 'deps']) execFileSync('cp', ['-R', join(src, part), work]);
+    try {
+      run(process.execPath, [gyp, 'rebuild', ...gypArgs], { cwd: work, timeout: 20 * 60_000 });
+    } catch (e) {
+      throw (/not found|No such file|python|make|g\+\+|cc:/i.test(e.message) ? new Unavailable(`cannot compile better-sqlite3: ${e.message}`) : e);
+    }
+    checkAddon(node, src, join(work, 'build', 'Release', ADDON_FILE));
+  }
+  copyFileSync(join(work, 'build', 'Release', ADDON_FILE), addon);
   rmSync(work, { recursive: true, force: true });
   return addon;
+}
+
+/** The built addon must work in the Node it is for, not only load: open a database and query it. */
+function checkAddon(node, src, file) {
+  const script = `const D = require(${JSON.stringify(join(src, 'lib'))}); const db = new D(':memory:', { nativeBinding: require(${JSON.stringify(file)}) }); if (db.prepare('select 1 + 1 as x').get().x !== 2) throw new Error('wrong answer');`;
+  run(node.bin, ['-e', script]);
 }
 
 /** Hash of everything an executable is made from. */
