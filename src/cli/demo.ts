@@ -58,7 +58,13 @@ void runMain(async () => {
   }
 
   const agent = new WorkerAgent(
-    { ...DEFAULT_WORKER_CONFIG, proxyUrl: server.url, workerSecret: SECRET, backendUrl, models: 'auto', workerName: 'demo-worker', maxConcurrency: 4 },
+    {
+      ...DEFAULT_WORKER_CONFIG,
+      proxyUrl: server.url,
+      workerSecret: SECRET,
+      backends: [{ url: backendUrl, models: 'auto', modelMap: [], maxConcurrency: 4, egress: { proxy: undefined, reason: 'demo' } }],
+      workerName: 'demo-worker',
+    },
     log,
   );
   await agent.start();

@@ -1,6 +1,10 @@
 // One flag table per command: each flag has an env var, a default and a line of help. Parsing
-// (node:util parseArgs), env fallback, validation and --help all come from the table.
+// (node:util parseArgs), env fallback, config-file keys, validation and --help all come from the table.
 import { parseArgs } from 'node:util';
+import { readConfigFile, type ConfigFile } from './config-file.js';
+import { UsageError } from './usage-error.js';
+
+export { UsageError };
 
 /** `list`: a repeatable string flag; its value is every occurrence, in order (env: one string cut at
  * `separator`). Occurrences on the command line replace the env var's list, as for any flag. */
@@ -22,9 +26,24 @@ export interface FlagSpec {
 export type FlagValue = string | number | boolean | string[];
 export type FlagValues = Record<string, FlagValue | undefined>;
 
-export class UsageError extends Error {}
+/** The flag that names a config file (in a table, it reads the file; in a file, it is not a key). */
+export const CONFIG_FLAG = 'config';
+
+export interface ParsedCommand {
+  flags: FlagValues;
+  /** The flags set by the command line, the environment or the config file (not left to their default). */
+  given: Set<string>;
+  /** The config file, when one was given: its path, non-flag keys (`extras`) and warnings. */
+  file: ConfigFile | undefined;
+}
 
 export function parseFlags(specs: FlagSpec[], argv: string[], env: NodeJS.ProcessEnv): FlagValues | 'help' | 'version' {
+  const c = parseCommand(specs, argv, env);
+  return typeof c === 'string' ? c : c.flags;
+}
+
+/** Flags, then env vars, then the config file (--config, if in the table), then defaults. */
+export function parseCommand(specs: FlagSpec[], argv: string[], env: NodeJS.ProcessEnv, extraConfigKeys: readonly string[] = []): ParsedCommand | 'help' | 'version' {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' }, version: { type: 'boolean' } };
   for (const s of specs) options[s.name] = s.kind === 'list' ? { type: 'string', multiple: true } : { type: s.kind === 'boolean' ? 'boolean' : 'string' };
   let parsed: ReturnType<typeof parseArgs>;
@@ -35,21 +54,43 @@ export function parseFlags(specs: FlagSpec[], argv: string[], env: NodeJS.Proces
   }
   if (parsed.values['help']) return 'help';
   if (parsed.values['version']) return 'version';
+  const configSpec = specs.find((s) => s.name === CONFIG_FLAG);
+  const configPath = configSpec ? ((parsed.values[CONFIG_FLAG] as string | undefined) ?? (env[configSpec.env] || undefined)) : undefined;
+  const file = configPath !== undefined ? readConfigFile(configPath, specs.filter((s) => s !== configSpec), extraConfigKeys) : undefined;
   const out: FlagValues = {};
+  /** Where each value came from: 3 flag, 2 env var, 1 config file, 0 default. */
+  const rank: Record<string, number> = {};
   for (const s of specs) {
     const fromArg = parsed.values[s.name] as string | boolean | string[] | undefined;
     const fromEnv = env[s.env];
     const raw = fromArg ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined);
     if (raw === undefined) {
+      const fromFile = file?.values[s.name];
+      if (fromFile !== undefined) {
+        out[s.name] = fromFile;
+        rank[s.name] = 1;
+        continue;
+      }
       const alt = s.orFlag ? specs.find((x) => x.name === s.orFlag) : undefined;
-      const altGiven = alt && (parsed.values[alt.name] !== undefined || (env[alt.env] ?? '') !== '');
-      if (s.required && !altGiven) throw new UsageError(`missing --${s.name} (or ${s.env}${alt ? `, or --${alt.name}` : ''})`);
+      const altGiven = alt && (parsed.values[alt.name] !== undefined || (env[alt.env] ?? '') !== '' || file?.values[alt.name] !== undefined);
+      if (s.required && !altGiven) throw new UsageError(`missing --${s.name} (or ${s.env}${alt ? `, or --${alt.name}` : ''}${configSpec ? `, or '${s.name}' in the --${CONFIG_FLAG} file` : ''})`);
       out[s.name] = s.kind === 'list' ? [] : s.default;
+      rank[s.name] = 0;
       continue;
     }
     out[s.name] = convert(s, raw);
+    rank[s.name] = fromArg !== undefined ? 3 : 2;
   }
-  return out;
+  // A secret and its -file twin given in different places: the higher place wins, as for one flag
+  // (WORKER_SECRET in the environment overrides worker-secret-file in the config file).
+  for (const s of specs) {
+    const twin = `${s.name}-file`;
+    if (out[s.name] === undefined || out[twin] === undefined || rank[s.name] === rank[twin]) continue;
+    if (rank[s.name]! > rank[twin]!) out[twin] = undefined;
+    else out[s.name] = undefined;
+  }
+  const given = new Set(specs.filter((s) => rank[s.name]! > 0 && out[s.name] !== undefined).map((s) => s.name));
+  return { flags: out, given, file };
 }
 
 function convert(s: FlagSpec, raw: string | boolean | string[]): FlagValue {

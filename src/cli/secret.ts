@@ -1,4 +1,5 @@
-// The worker secret, for both commands: from --worker-secret / WORKER_SECRET or a file. An empty
+// Secrets for both commands (the worker secret; the server's admin token): from a flag, its env
+// var, a config file, or a file of their own (--worker-secret-file, --admin-token-file). An empty
 // secret would let anyone in, so it stops the command; a short one, or one on the command line
 // (visible to every user in `ps`), is worth a loud warning.
 import { readFileSync } from 'node:fs';
@@ -11,20 +12,23 @@ export interface Secret {
   warnings: string[];
 }
 
-export function readWorkerSecret(flags: FlagValues, argv: string[]): Secret {
-  const direct = flags['worker-secret'] as string | undefined;
-  const file = flags['worker-secret-file'] as string | undefined;
-  if (direct !== undefined && file !== undefined) throw new UsageError('give --worker-secret or --worker-secret-file, not both');
-  let value: string;
-  if (file !== undefined) {
-    try {
-      value = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-    } catch (e) {
-      throw new UsageError(`cannot read --worker-secret-file ${file}: ${(e as Error).message}`);
-    }
-  } else {
-    value = direct ?? '';
+/** The value of `--NAME` or of the file `--NAME-file` names (not both); undefined if neither. */
+export function secretFlag(flags: FlagValues, name: string): { value: string; file: string | undefined } | undefined {
+  const direct = flags[name] as string | undefined;
+  const file = flags[`${name}-file`] as string | undefined;
+  if (direct !== undefined && file !== undefined) throw new UsageError(`give --${name} or --${name}-file, not both`);
+  if (file === undefined) return direct === undefined ? undefined : { value: direct, file };
+  try {
+    return { value: readFileSync(file, 'utf8').replace(/\r?\n$/, ''), file };
+  } catch (e) {
+    throw new UsageError(`cannot read --${name}-file ${file}: ${(e as Error).message}`);
   }
+}
+
+export function readWorkerSecret(flags: FlagValues, argv: string[]): Secret {
+  const given = secretFlag(flags, 'worker-secret');
+  const value = given?.value ?? '';
+  const file = given?.file;
   if (value.trim() === '') {
     throw new UsageError(`the worker secret is empty${file !== undefined ? ` (file ${file})` : ''}: set --worker-secret, WORKER_SECRET or --worker-secret-file to a long random string, e.g. $(openssl rand -hex 32)`);
   }

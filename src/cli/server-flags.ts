@@ -4,10 +4,14 @@ import { DEFAULT_SERVER_CONFIG as D } from '../server/config.js';
 import { DEFAULT_SCHEDULER_CONFIG } from '../core/index.js';
 
 export const SERVER_FLAGS: FlagSpec[] = [
+  { name: 'config', env: 'CONFIG_FILE', kind: 'string', help: 'Read settings from this TOML or JSON file: keys are these flags without the leading --; a flag or env var wins over the file.' },
   { name: 'listen', env: 'LISTEN_ADDR', kind: 'string', default: '0.0.0.0:8080', help: 'Address for clients and workers (HOST:PORT; port 0 picks a free one).' },
+  { name: 'tls-cert', env: 'TLS_CERT', kind: 'string', help: 'Serve HTTPS and WSS on --listen with this PEM certificate (chain); with --tls-key. Re-read on SIGHUP and when the file changes.' },
+  { name: 'tls-key', env: 'TLS_KEY', kind: 'string', help: "The certificate's PEM private key; with --tls-cert." },
   { name: 'worker-secret', env: 'WORKER_SECRET', kind: 'string', help: 'Shared secret workers present in X-Worker-Secret; never empty, 16+ characters (prefer the env var or a file: flags show in ps). May be left out with --admin-token when workers use worker tokens.' },
   { name: 'worker-secret-file', env: 'WORKER_SECRET_FILE', kind: 'string', help: 'Read the worker secret from this file (one line) instead.' },
   { name: 'admin-token', env: 'ADMIN_TOKEN', kind: 'string', help: 'Enables the admin API and dashboard: callers send Authorization: Bearer <token> (at least 16 characters).' },
+  { name: 'admin-token-file', env: 'ADMIN_TOKEN_FILE', kind: 'string', help: 'Read the admin token from this file (one line) instead.' },
   { name: 'require-api-keys', env: 'REQUIRE_API_KEYS', kind: 'boolean', default: false, help: 'Inference routes and GET /v1/models need a client API key (Authorization: Bearer or x-api-key).' },
   { name: 'data-dir', env: 'DATA_DIR', kind: 'string', help: "Folder of the store (keys, worker tokens, usage); default: 'modelrelay' in the user's data directory." },
   { name: 'metrics-public', env: 'METRICS_PUBLIC', kind: 'boolean', default: false, help: 'Serve /metrics without the admin token even when one is set.' },

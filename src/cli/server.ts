@@ -4,28 +4,32 @@ import { createLogger } from '../log.js';
 import { ModelAliases } from '../core/index.js';
 import { MAX_MODEL_NAME, startServer } from '../server/index.js';
 import { VERSION } from '../version.js';
-import { UsageError, helpText, listenError, parseFlags, parseListen, runMain } from './flags.js';
-import { MIN_SECRET_LENGTH, readWorkerSecret } from './secret.js';
+import { UsageError, helpText, listenError, parseCommand, parseListen, runMain } from './flags.js';
+import { MIN_SECRET_LENGTH, readWorkerSecret, secretFlag } from './secret.js';
 import { SERVER_FLAGS } from './server-flags.js';
 
 
 const SUMMARY = 'one OpenAI/Anthropic-compatible endpoint in front of LLM workers that connect out to it';
 
 void runMain(async () => {
-  const flags = parseFlags(SERVER_FLAGS, process.argv.slice(2), process.env);
-  if (flags === 'help') return void process.stdout.write(helpText('modelrelay-server', SUMMARY, SERVER_FLAGS));
-  if (flags === 'version') return void process.stdout.write(`${VERSION}\n`);
+  const parsed = parseCommand(SERVER_FLAGS, process.argv.slice(2), process.env);
+  if (parsed === 'help') return void process.stdout.write(helpText('modelrelay-server', SUMMARY, SERVER_FLAGS));
+  if (parsed === 'version') return void process.stdout.write(`${VERSION}\n`);
+  const { flags, file } = parsed;
   const { host, port } = parseListen(flags['listen'] as string);
   const argv = process.argv.slice(2);
-  const adminToken = flags['admin-token'] as string | undefined;
+  const adminToken = secretFlag(flags, 'admin-token')?.value;
   // Without a shared secret workers need worker tokens, which only an admin token can issue.
   const secretGiven = flags['worker-secret'] !== undefined || flags['worker-secret-file'] !== undefined;
-  if (!secretGiven && !adminToken) throw new UsageError('missing --worker-secret (or WORKER_SECRET, or --worker-secret-file); it may be left out only with --admin-token, for worker tokens');
+  if (!secretGiven && adminToken === undefined) throw new UsageError('missing --worker-secret (or WORKER_SECRET, or --worker-secret-file); it may be left out only with --admin-token, for worker tokens');
   const secret = secretGiven ? readWorkerSecret(flags, argv) : { value: '', warnings: [] };
-  if (adminToken !== undefined && adminToken.length < MIN_SECRET_LENGTH) throw new UsageError(`--admin-token (ADMIN_TOKEN) must be at least ${MIN_SECRET_LENGTH} characters`);
+  if (adminToken !== undefined && adminToken.length < MIN_SECRET_LENGTH) throw new UsageError(`the admin token (--admin-token, ADMIN_TOKEN or --admin-token-file) must be at least ${MIN_SECRET_LENGTH} characters`);
   if (argv.some((a) => a === '--admin-token' || a.startsWith('--admin-token='))) {
     secret.warnings.push('the admin token was given on the command line, where other users of this machine can read it (ps): prefer ADMIN_TOKEN');
   }
+  const tlsCert = flags['tls-cert'] as string | undefined;
+  const tlsKey = flags['tls-key'] as string | undefined;
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new UsageError('give --tls-cert and --tls-key together (or TLS_CERT and TLS_KEY)');
   const secs = (name: string): number => (flags[name] as number) * 1000;
   const modelAliases = flags['model-alias'] as string[];
   try {
@@ -34,7 +38,8 @@ void runMain(async () => {
     throw new UsageError(`--model-alias (MODEL_ALIASES): ${(e as Error).message}`);
   }
   const log = createLogger(flags['log-level'] as string);
-  for (const w of secret.warnings) log.warn(w);
+  for (const w of [...(file?.warnings ?? []), ...secret.warnings]) log.warn(w);
+  if (file) log.info({ config: file.path }, 'config file read');
   const server = await startServer(
     {
       host,
@@ -57,6 +62,7 @@ void runMain(async () => {
       drainTimeoutMs: secs('drain-timeout'),
       trustProxy: flags['trust-proxy'] as boolean,
       trustedProxyHops: Math.floor(flags['trusted-proxy-hops'] as number),
+      tls: tlsCert !== undefined && tlsKey !== undefined ? { certFile: tlsCert, keyFile: tlsKey } : undefined,
       scheduler: {
         maxQueueLen: flags['max-queue-len'] as number,
         queueTimeoutMs: secs('queue-timeout'),
@@ -87,6 +93,8 @@ void runMain(async () => {
       process.exit(0);
     });
   };
+  // SIGHUP re-reads a renewed certificate (systemd's ExecReload); without TLS it keeps its default.
+  if (tlsCert !== undefined) process.on('SIGHUP', () => void server.reloadTls());
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
 });

@@ -1,21 +1,24 @@
 #!/usr/bin/env node
 // modelrelay-worker: runs on a GPU box, connects out to the server and serves its local backend.
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { createLogger } from '../log.js';
-import { WorkerAgent, DEFAULT_WORKER_CONFIG, chooseEgress, parseModelEntries, parseModelMap, workerConnectUrl, type EgressRoutes } from '../worker/index.js';
+import { WorkerAgent, DEFAULT_WORKER_CONFIG, chooseEgress, workerConnectUrl, type ProxyChoice } from '../worker/index.js';
 import { VERSION } from '../version.js';
-import { UsageError, helpText, parseFlags, runMain } from './flags.js';
+import { UsageError, helpText, parseCommand, runMain } from './flags.js';
 import { WORKER_FLAGS } from './worker-flags.js';
 import { readWorkerSecret } from './secret.js';
+import { BACKENDS_KEY, workerBackends } from './worker-backends.js';
 import { endpointProblem } from '../protocol/index.js';
 
 
 const SUMMARY = 'connects out to a modelrelay-server and serves requests from a local LLM backend';
 
 void runMain(async () => {
-  const flags = parseFlags(WORKER_FLAGS, process.argv.slice(2), process.env);
-  if (flags === 'help') return void process.stdout.write(helpText('modelrelay-worker', SUMMARY, WORKER_FLAGS));
-  if (flags === 'version') return void process.stdout.write(`${VERSION}\n`);
+  const parsed = parseCommand(WORKER_FLAGS, process.argv.slice(2), process.env, [BACKENDS_KEY]);
+  if (parsed === 'help') return void process.stdout.write(helpText('modelrelay-worker', SUMMARY, WORKER_FLAGS));
+  if (parsed === 'version') return void process.stdout.write(`${VERSION}\n`);
+  const { flags, file } = parsed;
   const proxyUrl = flags['proxy-url'] as string;
   let relayUrl: URL;
   try {
@@ -23,48 +26,39 @@ void runMain(async () => {
   } catch {
     throw new UsageError(`--proxy-url must be an http://, https://, ws:// or wss:// URL, got '${proxyUrl}'`);
   }
-  const backendUrl = flags['backend-url'] as string;
-  if (!URL.canParse(backendUrl)) throw new UsageError(`--backend-url must be a URL, got '${backendUrl}'`);
-  let egress: EgressRoutes;
+  const backends = workerBackends(parsed, relayUrl, process.env);
+  let relayEgress: ProxyChoice;
   try {
-    egress = chooseEgress(relayUrl, new URL(backendUrl), flags['egress-proxy'] as string | undefined, process.env);
+    relayEgress = chooseEgress(relayUrl, new URL(backends[0]!.url), flags['egress-proxy'] as string | undefined, process.env).relay;
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const modelsFlag = (flags['models'] as string).trim();
-  const models = modelsFlag === 'auto' || modelsFlag === '*' || modelsFlag === '' ? 'auto' : modelsFlag.split(',').map((m) => m.trim()).filter(Boolean);
-  const modelMap = flags['model-map'] as string[];
-  const check = (flag: string, parse: () => unknown): void => {
-    try {
-      parse();
-    } catch (e) {
-      throw new UsageError(`${flag}: ${(e as Error).message}`);
-    }
-  };
-  if (models !== 'auto') check('--models', () => parseModelEntries(models));
-  check('--model-map', () => parseModelMap(modelMap));
-  if (models !== 'auto' && modelMap.length > 0) throw new UsageError("--model-map renames discovered models (--models auto); with a list, write PUBLIC=BACKEND entries in --models");
-  const maxConcurrency = Math.floor(flags['max-concurrency'] as number);
-  if (maxConcurrency < 1) throw new UsageError('--max-concurrency must be at least 1');
   const secret = readWorkerSecret(flags, process.argv.slice(2));
   const extraEndpoints = ((flags['extra-endpoints'] as string | undefined) ?? '').split(',').map((p) => p.trim()).filter(Boolean);
   for (const p of extraEndpoints) {
     const problem = endpointProblem(p);
     if (problem) throw new UsageError(`--extra-endpoints: '${p}' ${problem}`);
   }
+  const caFile = flags['ca-file'] as string | undefined;
+  let ca: string | undefined;
+  if (caFile !== undefined) {
+    try {
+      ca = readFileSync(caFile, 'utf8');
+    } catch (e) {
+      throw new UsageError(`cannot read --ca-file ${caFile}: ${(e as Error).message}`);
+    }
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--ca-file ${caFile} holds no PEM certificate`);
+  }
   const log = createLogger(flags['log-level'] as string);
-  for (const w of secret.warnings) log.warn(w);
+  for (const w of [...(file?.warnings ?? []), ...secret.warnings]) log.warn(w);
+  if (file) log.info({ config: file.path }, 'config file read');
   const agent = new WorkerAgent(
     {
       ...DEFAULT_WORKER_CONFIG,
       proxyUrl,
       workerSecret: secret.value,
-      backendUrl,
-      models,
-      modelMap,
+      backends,
       workerName: (flags['worker-name'] as string | undefined) ?? hostname(),
-      maxConcurrency,
-      backendApiKey: flags['backend-api-key'] as string | undefined,
       provider: flags['provider'] as string,
       extraEndpoints,
       modelsRefreshMs: (flags['models-refresh'] as number) * 1000,
@@ -73,7 +67,8 @@ void runMain(async () => {
       drainTimeoutMs: (flags['drain-timeout'] as number) * 1000,
       maxFrameBytes: flags['max-frame-bytes'] as number,
       logLevel: flags['log-level'] as string,
-      egress,
+      relayEgress,
+      relayTls: { ca, insecureSkipVerify: flags['insecure-skip-verify'] as boolean },
     },
     log,
   );

@@ -1,5 +1,6 @@
 // Everything the server can be told, with the defaults the CLI documents.
 import type { SchedulerConfig } from '../core/index.js';
+import type { TlsFiles } from './tls-front.js';
 
 /** Longest model name a worker may register or a client may ask for. */
 export const MAX_MODEL_NAME = 256;
@@ -47,6 +48,8 @@ export interface ServerConfig {
   registerTimeoutMs: number;
   /** Failed worker authentications allowed per peer address per minute. */
   authFailuresPerMinute: number;
+  /** Serve HTTPS and WSS with this certificate and key; undefined = plain HTTP. */
+  tls: TlsFiles | undefined;
 }
 
 export const DEFAULT_SERVER_CONFIG: ServerConfig = {
@@ -73,4 +76,5 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   queueKeepaliveMs: 0,
   registerTimeoutMs: 5_000,
   authFailuresPerMinute: 10,
+  tls: undefined,
 };

@@ -1,8 +1,7 @@
 // Caps the TCP connections one peer address may hold open, so one host can't take every socket the
 // process has. Counted per socket address (a reverse proxy of yours is one address: raise or disable
 // the cap there). Refused connections get a 503 in the OpenAI shape and are closed.
-import type { Server } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { RelayError } from '../core/index.js';
 import { errorBody } from './render-error.js';
 

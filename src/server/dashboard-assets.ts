@@ -1,10 +1,11 @@
 // The dashboard: a plain HTML page with its script and stylesheet, served as they are from
-// src/dashboard (copied into dist by the build). Read once at start; no CDN, works offline. A strict
-// Content-Security-Policy keeps everything same-origin and the page out of frames.
+// src/dashboard (copied into dist by the build, or carried inside a standalone executable). Read
+// once at start; no CDN, works offline. A strict Content-Security-Policy keeps everything
+// same-origin and the page out of frames.
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STANDALONE } from '../standalone.js';
 
-const DIR = new URL('../dashboard/', import.meta.url);
 const FILES: Record<string, { file: string; type: string }> = {
   '/dashboard': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/dashboard/dashboard.js': { file: 'dashboard.js', type: 'text/javascript; charset=utf-8' },
@@ -25,7 +26,7 @@ export class DashboardAssets {
 
   constructor() {
     try {
-      for (const [path, { file, type }] of Object.entries(FILES)) this.assets.set(path, { body: readFileSync(new URL(file, DIR)), type });
+      for (const [path, { file, type }] of Object.entries(FILES)) this.assets.set(path, { body: readAsset(file), type });
     } catch (err) {
       this.missing = `The dashboard's files are missing (${(err as Error).message}); build with 'npm run build'.`;
     }
@@ -50,4 +51,10 @@ export class DashboardAssets {
     res.end(req.method === 'HEAD' ? undefined : asset.body);
     return true;
   }
+}
+
+function readAsset(file: string): Buffer {
+  const embedded = STANDALONE?.files[`dashboard/${file}`];
+  if (embedded !== undefined) return Buffer.from(embedded, 'utf8');
+  return readFileSync(new URL(`../dashboard/${file}`, import.meta.url));
 }

@@ -1,7 +1,8 @@
 // Composition root of the server: HTTP API + worker gateway + relay on one node:http listener, with
 // the store, authentication and telemetry they share.
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import { Auth } from '../auth/index.js';
 import { ModelAliases, RelayError, Scheduler } from '../core/index.js';
 import type { Logger } from '../log.js';
@@ -20,6 +21,7 @@ import { BodyBudget } from './body-budget.js';
 import { KeyLimits } from './key-limits.js';
 import { capConnectionsPerAddress } from './connection-cap.js';
 import { createHttpHandler } from './http-api.js';
+import { TlsFront, loadTlsPair } from './tls-front.js';
 import { errorBody } from './render-error.js';
 import { Relay } from './relay.js';
 import { WorkerGateway } from './worker-gateway.js';
@@ -31,7 +33,7 @@ export interface RunningServer {
   url: string;
   port: number;
   relay: Relay;
-  http: Server;
+  http: Server | HttpsServer;
   telemetry: Telemetry;
   /** Open when keys, tokens or an admin token are in use. */
   store: Store | undefined;
@@ -39,6 +41,8 @@ export interface RunningServer {
   shutdown(): Promise<void>;
   /** Close now, failing whatever is in flight. */
   destroy(): Promise<void>;
+  /** Re-read the TLS certificate and key (SIGHUP); false if they did not load (or no TLS). */
+  reloadTls(): boolean;
 }
 
 export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Promise<RunningServer> {
@@ -47,6 +51,8 @@ export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Prom
     throw new Error('set a worker secret (--worker-secret), or an admin token (--admin-token) to issue worker tokens with');
   }
   const startedAt = Date.now();
+  // A certificate that can't be used stops the start, before anything else is opened.
+  const tlsPair = config.tls ? loadTlsPair(config.tls) : undefined;
   // The store opens only when something needs it, and a store that can't be opened stops the start.
   const store = config.adminToken || config.requireApiKeys || config.dataDir !== undefined ? new SqliteStore(config.dataDir ?? defaultDataDir()) : undefined;
   if (store) log.info({ store: store.location }, 'store opened');
@@ -68,32 +74,36 @@ export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Prom
   const proxies = { trust: config.trustProxy, hops: config.trustedProxyHops };
   const gate = new AdminGate(auth.admin, telemetry, proxies, config.authFailuresPerMinute);
   const admin = new AdminApi({ gate, relay, auth, telemetry, usage: () => usage?.totals() ?? new Map(), keyLimits });
-  const http = createServer(
-    {
-      keepAliveTimeout: 65_000,
-      // Slow senders: headers within the header timeout; the whole request within both timeouts
-      // (a backstop for the body deadline the API enforces itself, in the route's error shape).
-      headersTimeout: config.headerTimeoutMs,
-      requestTimeout: config.bodyTimeoutMs > 0 ? config.headerTimeoutMs + config.bodyTimeoutMs + 1000 : 0,
-      connectionsCheckingInterval: Math.min(1000, config.headerTimeoutMs),
-      noDelay: true,
-    },
-    createHttpHandler({
-      relay,
-      maxBodyBytes: config.maxBodyBytes,
-      bodyTimeoutMs: config.bodyTimeoutMs,
-      budget: new BodyBudget(config.maxBufferedBytes),
-      proxies,
-      version: VERSION,
-      startedAt,
-      telemetry,
-      clientGate: config.requireApiKeys ? new ClientGate(auth, telemetry, proxies) : undefined,
-      keyLimits,
-      cors: Cors.parse(config.corsOrigins),
-      operatorRoutes: operatorRoutes({ admin, gate, telemetry, metricsPublic: config.metricsPublic, dashboard: new DashboardAssets() }),
-    }),
-  );
-  capConnectionsPerAddress(http, config.maxConnectionsPerIp, (addr) => connectionLog.warn(addr, { peer: addr, max: config.maxConnectionsPerIp }, 'connection refused: too many open connections from one address'));
+  const httpOptions = {
+    keepAliveTimeout: 65_000,
+    // Slow senders: headers within the header timeout; the whole request within both timeouts
+    // (a backstop for the body deadline the API enforces itself, in the route's error shape).
+    headersTimeout: config.headerTimeoutMs,
+    requestTimeout: config.bodyTimeoutMs > 0 ? config.headerTimeoutMs + config.bodyTimeoutMs + 1000 : 0,
+    connectionsCheckingInterval: Math.min(1000, config.headerTimeoutMs),
+    noDelay: true,
+  };
+  const handler = createHttpHandler({
+    relay,
+    maxBodyBytes: config.maxBodyBytes,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    budget: new BodyBudget(config.maxBufferedBytes),
+    proxies,
+    version: VERSION,
+    startedAt,
+    telemetry,
+    clientGate: config.requireApiKeys ? new ClientGate(auth, telemetry, proxies) : undefined,
+    keyLimits,
+    cors: Cors.parse(config.corsOrigins),
+    operatorRoutes: operatorRoutes({ admin, gate, telemetry, metricsPublic: config.metricsPublic, dashboard: new DashboardAssets() }),
+  });
+  const tls = config.tls && tlsPair ? new TlsFront(config.tls, log, tlsPair) : undefined;
+  const http: Server | HttpsServer = tls
+    ? createHttpsServer({ ...httpOptions, cert: tlsPair!.cert, key: tlsPair!.key, handshakeTimeout: config.headerTimeoutMs }, handler)
+    : createServer(httpOptions, handler);
+  // With TLS the port is a front listener that hands TLS connections to the HTTPS server.
+  const listener: NetServer = tls ? tls.front(http as HttpsServer, config.headerTimeoutMs) : http;
+  capConnectionsPerAddress(listener, config.maxConnectionsPerIp, (addr) => connectionLog.warn(addr, { peer: addr, max: config.maxConnectionsPerIp }, 'connection refused: too many open connections from one address'));
   const gateway = new WorkerGateway({
     authenticate: (given) => auth.worker(given),
     onAuthFailure: () => telemetry.authFailure('worker'),
@@ -119,17 +129,19 @@ export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Prom
   });
 
   await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(config.port, config.host, () => resolve());
+    listener.once('error', reject);
+    listener.listen(config.port, config.host, () => resolve());
   });
-  const port = (http.address() as AddressInfo).port;
+  tls?.watch();
+  const port = (listener.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const url = `http://${host}:${port}`;
+  const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
 
   const closeHttp = async (): Promise<void> => {
     gateway.close();
     http.closeAllConnections();
-    await new Promise<void>((resolve) => http.close(() => resolve()));
+    tls?.stop();
+    await new Promise<void>((resolve) => listener.close(() => resolve()));
     usage?.close();
     store?.close();
   };
@@ -148,5 +160,6 @@ export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Prom
       relay.destroy();
       await closeHttp();
     },
+    reloadTls: () => tls?.reload('SIGHUP') ?? false,
   };
 }

@@ -1,20 +1,14 @@
 // Everything the worker can be told, with the defaults the CLI documents.
 import { DEFAULT_HEALTH_OPTIONS, type HealthOptions } from './backend-health.js';
-import { DIRECT, type EgressRoutes } from './egress-proxy.js';
+import type { ProxyChoice } from './egress-proxy.js';
+import type { BackendSpec } from './local-backend.js';
 
 export interface WorkerConfig {
   proxyUrl: string;
   workerSecret: string;
-  backendUrl: string;
-  /** Explicit model entries (`name`, or `public=backend`: model-names.ts), or 'auto' to read them
-   * from the backend. */
-  models: string[] | 'auto';
-  /** With 'auto': `backend=public` entries renaming discovered models. */
-  modelMap: string[];
+  /** The local backends (at least one), each with its models, limit and key. */
+  backends: BackendSpec[];
   workerName: string;
-  maxConcurrency: number;
-  /** Sent to the backend as `Authorization: Bearer …` in place of the client's. */
-  backendApiKey?: string;
   provider: string;
   /** Backend paths forwarded besides the inference routes (exact, validated by the CLI). */
   extraEndpoints: string[];
@@ -29,15 +23,24 @@ export interface WorkerConfig {
   /** Delay before retrying after the server refused our secret. */
   authRetryMs: number;
   logLevel: string;
-  /** The proxies (if any) to the relay and to the backend, chosen at start (egress-proxy.ts). */
-  egress: EgressRoutes;
+  /** The proxy (if any) to the relay, chosen at start (egress-proxy.ts); each backend has its own. */
+  relayEgress: ProxyChoice;
+  /** How an https:// relay's certificate is checked. */
+  relayTls: RelayTls;
 }
 
-export const DEFAULT_WORKER_CONFIG: Omit<WorkerConfig, 'proxyUrl' | 'workerSecret' | 'backendUrl'> = {
-  models: 'auto',
-  modelMap: [],
+export interface RelayTls {
+  /** PEM certificates trusted besides the system's CAs (--ca-file). */
+  ca?: string;
+  /** Accept any certificate (--insecure-skip-verify). */
+  insecureSkipVerify: boolean;
+}
+
+/** A backend's limit when none is given. */
+export const DEFAULT_MAX_CONCURRENCY = 1;
+
+export const DEFAULT_WORKER_CONFIG: Omit<WorkerConfig, 'proxyUrl' | 'workerSecret' | 'backends'> = {
   workerName: 'worker',
-  maxConcurrency: 1,
   provider: 'local',
   extraEndpoints: [],
   modelsRefreshMs: 30_000,
@@ -49,5 +52,6 @@ export const DEFAULT_WORKER_CONFIG: Omit<WorkerConfig, 'proxyUrl' | 'workerSecre
   health: DEFAULT_HEALTH_OPTIONS,
   authRetryMs: 60_000,
   logLevel: 'info',
-  egress: DIRECT,
+  relayEgress: { proxy: undefined, reason: 'default' },
+  relayTls: { insecureSkipVerify: false },
 };

@@ -1,7 +1,9 @@
 // The worker daemon: keeps one outbound WebSocket to the server alive (reconnect with backoff and
-// jitter, silence watchdog), registers its models, runs requests with a local concurrency limit,
-// and drains on request. Connection states: connecting → registering → ready → (closed → connecting).
+// jitter, silence watchdog), registers the models of its backends (one, or several from a config
+// file), runs each request on the backend that serves its model within that backend's concurrency
+// limit, and drains on request. Connection states: connecting → registering → ready → (closed → connecting).
 import type { Agent, ClientRequest } from 'node:http';
+import { rootCertificates } from 'node:tls';
 import WebSocket from 'ws';
 import {
   CloseCode,
@@ -22,21 +24,20 @@ import {
 } from '../protocol/index.js';
 import type { Logger } from '../log.js';
 import { LogLimiter } from '../log-limiter.js';
-import { BackendClient } from './backend-client.js';
-import { BackendHealth, describeFailure } from './backend-health.js';
 import type { WorkerConfig } from './config.js';
 import { describe, isLoopback, redact, refusalHint, tunnelAgent, tunnelFailure } from './egress-proxy.js';
-import { discoverModels } from './model-discovery.js';
-import { ModelNames, parseModelEntries, parseModelMap } from './model-names.js';
+import { LocalBackend, advertise, route } from './local-backend.js';
 import { workerConnectUrl } from './relay-url.js';
-import { RequestRunner, type RunnerOptions } from './request-runner.js';
+import { RequestRunner } from './request-runner.js';
 
 export type AgentState = 'connecting' | 'registering' | 'ready' | 'stopped';
 
 export class WorkerAgent {
   state: AgentState = 'connecting';
   private ws: WebSocket | undefined;
-  private readonly backend: BackendClient;
+  private readonly backends: LocalBackend[];
+  /** The sum of the backends' limits: what the server is told. */
+  private readonly maxConcurrency: number;
   /** Carries the WebSocket through the egress proxy; undefined = direct. */
   private readonly tunnel: Agent | undefined;
   /** The proxy's answer to each attempt's CONNECT (HTTP proxies only). */
@@ -44,14 +45,9 @@ export class WorkerAgent {
   private readonly runners = new Map<string, RequestRunner>();
   private extensions = new Set<Extension>();
   private flowWindow: number | undefined;
-  /** What every request runner of this session shares (set at register_ack). */
-  private runnerOptions: RunnerOptions | undefined;
-  /** What we advertise and what the backend calls each (current: --models auto re-reads it). */
-  private names: ModelNames;
-  /** The backend's own names, as last discovered (--models auto). */
-  private backendModels: string[] = [];
-  private readonly modelMap: ReadonlyMap<string, readonly string[]>;
-  private unmatchedLogged = '';
+  /** What the server was last told: the models, and whether the worker counts as down. */
+  private models: string[] = [];
+  private reportedDown: string | undefined;
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
@@ -67,26 +63,24 @@ export class WorkerAgent {
   private readonly endpoints: ReadonlySet<string>;
   /** A misbehaving server can trigger a warning per frame: those go through this. */
   private readonly serverWarnings: LogLimiter;
-  private readonly health: BackendHealth;
+  /** How a wss:// relay's certificate is checked (--ca-file, --insecure-skip-verify). */
+  private readonly tlsOptions: { ca?: string[]; rejectUnauthorized?: boolean };
 
   constructor(
     private readonly cfg: WorkerConfig,
     private readonly log: Logger,
   ) {
-    this.backend = new BackendClient(cfg.backendUrl, Math.max(2, cfg.maxConcurrency * 2), cfg.egress.backend.proxy);
+    if (cfg.backends.length === 0) throw new Error('a worker needs at least one backend');
+    this.backends = cfg.backends.map((spec) => new LocalBackend(spec, cfg.health, (b, up, reason) => this.onBackendChange(b, up, reason)));
+    this.maxConcurrency = cfg.backends.reduce((n, b) => n + b.maxConcurrency, 0);
     this.endpoints = new Set([...INFERENCE_ROUTES, ...cfg.extraEndpoints]);
     this.serverWarnings = new LogLimiter(log);
-    this.health = new BackendHealth(this.backend, cfg.health, (up, reason) => this.onBackendChange(up, reason));
-    const relayProxy = cfg.egress.relay.proxy;
+    const relayProxy = cfg.relayEgress.proxy;
     this.tunnel = relayProxy ? tunnelAgent(relayProxy) : undefined;
     this.tunnel?.on('proxyConnect', (connect: { statusCode: number }, req: ClientRequest) => this.tunnelStatus.set(req, connect.statusCode));
     this.stoppedPromise = new Promise((r) => (this.resolveStopped = r));
-    this.modelMap = parseModelMap(cfg.modelMap);
-    this.names = cfg.models === 'auto' ? ModelNames.discovered([], this.modelMap) : ModelNames.listed(parseModelEntries(cfg.models));
-  }
-
-  private get models(): string[] {
-    return this.names.advertised;
+    const t = cfg.relayTls;
+    this.tlsOptions = t.insecureSkipVerify ? { rejectUnauthorized: false } : t.ca ? { ca: [...rootCertificates, t.ca] } : {};
   }
 
   get load(): number {
@@ -99,18 +93,22 @@ export class WorkerAgent {
   }
 
   async start(): Promise<void> {
-    const { relay, backend } = this.cfg.egress;
-    this.log.info({ relay: describe(relay), backend: describe(backend) }, 'egress proxies');
-    if (backend.proxy && isLoopback(new URL(this.cfg.backendUrl))) {
-      this.log.warn({ backend: this.cfg.backendUrl, proxy: redact(backend.proxy) }, `the local backend is reached through ${backend.reason}; add its host to NO_PROXY unless that is intended`);
+    const backendRoutes = [...new Set(this.backends.map((b) => describe(b.spec.egress)))];
+    this.log.info({ relay: describe(this.cfg.relayEgress), backend: backendRoutes.join('; ') }, 'egress proxies');
+    if (this.cfg.relayTls.insecureSkipVerify) this.log.warn(INSECURE_WARNING);
+    for (const b of this.backends) {
+      const { proxy, reason } = b.spec.egress;
+      if (proxy && isLoopback(new URL(b.url))) {
+        this.log.warn({ backend: b.url, proxy: redact(proxy) }, `the local backend is reached through ${reason}; add its host to NO_PROXY unless that is intended`);
+      }
     }
     // A backend that isn't up yet (a large model still loading) is probed with a short backoff, and
     // its models are registered the moment it answers, not at the next refresh.
-    await this.health.probe();
-    if (this.cfg.models === 'auto') {
-      if (this.health.isUp) this.names = this.namesFrom(await this.discover());
-      this.scheduleRefresh();
-    }
+    await Promise.all(this.backends.map((b) => b.health.probe()));
+    await Promise.all(this.backends.filter((b) => b.auto && b.health.isUp).map((b) => b.discover(this.log)));
+    if (this.backends.length > 1) this.log.info({ backends: this.backends.map((b) => ({ url: b.url, models: b.models, max_concurrency: b.spec.maxConcurrency, up: b.health.isUp })) }, 'backends');
+    ({ models: this.models, down: this.reportedDown } = advertise(this.backends));
+    if (this.backends.some((b) => b.auto)) this.scheduleRefresh();
     this.connect();
   }
 
@@ -136,8 +134,7 @@ export class WorkerAgent {
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.watchdog);
     clearTimeout(this.refreshTimer);
-    this.health.stop();
-    void this.backend.close().catch(() => {});
+    for (const b of this.backends) b.close();
     const ws = this.ws;
     if (!ws || ws.readyState === WebSocket.CLOSED) return this.resolveStopped();
     // Resolve once the close handshake is done, so an exiting process still sends its 1000.
@@ -159,6 +156,7 @@ export class WorkerAgent {
       maxPayload: Math.max(this.cfg.maxFrameBytes, 256 * 1024 * 1024),
       perMessageDeflate: false,
       handshakeTimeout: 10_000,
+      ...this.tlsOptions,
       ...(this.tunnel ? { agent: this.tunnel } : {}),
     });
     this.ws = ws;
@@ -171,18 +169,21 @@ export class WorkerAgent {
         // The answer is the proxy's, not the relay's: retry with the usual backoff, never go direct.
         proxyFailed = true;
         const status = res.statusCode ?? 0;
-        this.log.warn({ proxy: redact(this.cfg.egress.relay.proxy!), status, reason: res.statusMessage, hint: refusalHint(status) }, 'the egress proxy refused the tunnel to the relay');
+        this.log.warn({ proxy: redact(this.cfg.relayEgress.proxy!), status, reason: res.statusMessage, hint: refusalHint(status) }, 'the egress proxy refused the tunnel to the relay');
         res.resume();
         return ws.terminate();
       }
       refused = res.statusCode === 401 || res.statusCode === 403 || res.statusCode === 429;
       if (res.statusCode === 401) this.log.error({ server: this.cfg.proxyUrl }, 'the server refused the worker secret (401): check --worker-secret');
-      else this.log.warn({ server: this.cfg.proxyUrl, status: res.statusCode }, 'the server refused the connection');
+      else if (res.statusCode === 400 && workerConnectUrl(this.cfg.proxyUrl, 'x').protocol === 'ws:') {
+        this.log.warn({ server: this.cfg.proxyUrl, status: 400 }, 'the server refused the connection; if it serves TLS, use https:// (or wss://) in --proxy-url');
+      } else this.log.warn({ server: this.cfg.proxyUrl, status: res.statusCode }, 'the server refused the connection');
       res.resume();
       ws.terminate();
     });
     ws.on('open', () => {
       opened = true;
+      if (this.cfg.relayTls.insecureSkipVerify && ws.url.startsWith('wss:')) this.log.warn({ server: this.cfg.proxyUrl }, INSECURE_WARNING);
       this.state = 'registering';
       this.extensions = new Set(); // each session negotiates afresh, in its register_ack
       this.heard();
@@ -191,7 +192,7 @@ export class WorkerAgent {
           type: 'register',
           worker_name: this.cfg.workerName,
           models: this.models,
-          max_concurrent: this.cfg.maxConcurrency,
+          max_concurrent: this.maxConcurrency,
           protocol_version: PROTOCOL_VERSION,
           current_load: this.runners.size,
           extensions: [...EXTENSIONS],
@@ -206,13 +207,15 @@ export class WorkerAgent {
       else this.serverWarnings.warn('binary', {}, 'ignoring a binary frame: binary-frames was not negotiated');
     });
     ws.on('error', (err) => {
-      const proxy = this.cfg.egress.relay.proxy;
+      const proxy = this.cfg.relayEgress.proxy;
       // Before the socket opens, through a proxy, a failure is the proxy's or the tunnel's.
       if (proxy && !proxyFailed && !opened) {
         proxyFailed = true;
         this.log.warn({ proxy: redact(proxy), err: err.message }, tunnelFailure(err));
         return;
       }
+      const tlsProblem = opened ? undefined : relayTlsProblem(err);
+      if (tlsProblem) return void this.log.error({ server: this.cfg.proxyUrl, code: (err as { code?: string }).code, err: err.message }, tlsProblem);
       this.log.debug({ err: err.message }, 'socket error');
     });
     ws.on('close', (code, reason) => {
@@ -283,21 +286,23 @@ export class WorkerAgent {
         this.attempt = 0;
         this.extensions = new Set((msg.extensions ?? []).filter((e): e is Extension => (EXTENSIONS as readonly string[]).includes(e)));
         this.flowWindow = this.extensions.has('flow-control') ? msg.flow_window_bytes : undefined;
-        this.runnerOptions = {
-          backend: this.backend,
-          send: (m, bodyBytes) => this.send(m, bodyBytes),
-          backendApiKey: this.cfg.backendApiKey,
-          maxBodyBytes: this.cfg.maxFrameBytes - 64 * 1024,
-          flowWindow: this.flowWindow,
-          cancelAck: this.extensions.has('cancel-ack'),
-          retryElsewhere: this.extensions.has('backend-health') && this.extensions.has('request-error'),
-          backendDown: (reason) => this.health.markDown(reason),
-          backendAnswered: () => this.health.markUp(),
-        };
+        for (const b of this.backends) {
+          b.runnerOptions = {
+            backend: b.client,
+            send: (m, bodyBytes) => this.send(m, bodyBytes),
+            backendApiKey: b.spec.apiKey,
+            maxBodyBytes: this.cfg.maxFrameBytes - 64 * 1024,
+            flowWindow: this.flowWindow,
+            cancelAck: this.extensions.has('cancel-ack'),
+            retryElsewhere: this.extensions.has('backend-health') && this.extensions.has('request-error'),
+            backendDown: (reason) => b.health.markDown(reason),
+            backendAnswered: () => b.health.markUp(),
+          };
+        }
         if (msg.warnings?.length) this.log.warn({ warnings: msg.warnings }, 'registration warnings');
         this.log.info({ worker_id: msg.worker_id, models: msg.models.slice(0, 10), model_count: msg.models.length, extensions: [...this.extensions] }, 'registered');
         if (this.draining === 'self' && this.extensions.has('drain-notice')) this.send({ type: 'draining', reason: 'worker shutting down' });
-        if (!this.health.isUp && this.extensions.has('backend-health')) this.send({ type: 'backend_status', state: 'down', reason: this.health.reason });
+        if (this.reportedDown !== undefined && this.extensions.has('backend-health')) this.send({ type: 'backend_status', state: 'down', reason: this.reportedDown });
         return;
       case 'request':
         return this.onRequest(msg);
@@ -332,16 +337,21 @@ export class WorkerAgent {
     }
     if (!this.endpoints.has(pathPart(req.endpoint_path))) return this.refuseEndpoint(req);
     if (this.draining || this.state === 'stopped') return this.refuse(req, RequestErrorCode.draining, 'worker is draining');
-    if (this.runners.size >= this.cfg.maxConcurrency) {
-      return this.refuse(req, RequestErrorCode.busy, `worker is at its limit of ${this.cfg.maxConcurrency} concurrent requests`);
+    if (this.runners.size >= this.maxConcurrency) {
+      return this.refuse(req, RequestErrorCode.busy, `worker is at its limit of ${this.maxConcurrency} concurrent requests`);
     }
-    if (!this.runnerOptions) return; // a request before register_ack: not from a conforming server
+    const backend = route(this.backends, req.model);
+    if (backend === 'busy') return this.refuse(req, RequestErrorCode.busy, `every backend serving '${req.model.slice(0, 256)}' on this worker is at its concurrency limit`);
+    if (!backend) return this.refuseModel(req);
+    if (!backend.runnerOptions) return; // a request before register_ack: not from a conforming server
     // A public name the backend knows by another: the runner rewrites the body's `model` (one map
     // look-up here when some name is renamed, nothing otherwise).
-    const runner = new RequestRunner(req, this.runnerOptions, this.names.rewrites ? this.names.backendFor(req.model) : undefined);
+    const runner = new RequestRunner(req, backend.runnerOptions, backend.names.rewrites ? backend.names.backendFor(req.model) : undefined);
     this.runners.set(runner.id, runner);
+    backend.running++;
     runner.run((outcome) => {
       this.runners.delete(runner.id);
+      backend.running--;
       if (this.log.isLevelEnabled('debug')) this.log.debug({ request_id: runner.id, outcome }, 'request done');
       if (this.runners.size === 0) for (const w of this.idleWaiters.splice(0)) w();
     });
@@ -369,19 +379,43 @@ export class WorkerAgent {
     this.send({ type: 'response_complete', request_id: req.request_id, status_code: 404, headers: { 'content-type': 'application/json' }, body });
   }
 
-  /** The backend went down or came back: tell the server (backend-health); on recovery re-read the
-   * models first, so the server routes the right ones the moment it puts us back in rotation. */
-  private onBackendChange(up: boolean, reason: string): void {
-    if (!up) {
-      this.log.warn({ backend: this.cfg.backendUrl, reason }, 'backend down');
-      if (this.extensions.has('backend-health')) this.send({ type: 'backend_status', state: 'down', reason });
-      return;
-    }
-    this.log.info({ backend: this.cfg.backendUrl }, 'backend up');
+  /** A model no backend of this worker serves (its lists changed meanwhile): 404 in the route's shape. */
+  private refuseModel(req: MessageOf<ServerMessage, 'request'>): void {
+    const message = `No backend of this worker serves the model ${JSON.stringify(req.model.slice(0, 256))}.`;
+    const body = req.endpoint_path.startsWith('/v1/messages')
+      ? JSON.stringify({ type: 'error', error: { type: 'not_found_error', message } })
+      : JSON.stringify({ error: { message, type: 'invalid_request_error', code: 'model_not_found' } });
+    this.send({ type: 'response_complete', request_id: req.request_id, status_code: 404, headers: { 'content-type': 'application/json' }, body });
+  }
+
+  /** A backend went down or came back. On recovery an 'auto' backend's models are re-read first, so
+   * the server routes the right ones the moment they are back in rotation. */
+  private onBackendChange(backend: LocalBackend, up: boolean, reason: string): void {
+    if (!up) this.log.warn({ backend: backend.url, reason }, 'backend down');
+    else this.log.info({ backend: backend.url }, 'backend up');
     void (async () => {
-      if (this.cfg.models === 'auto') await this.refreshModels(false);
-      if (this.health.isUp && this.extensions.has('backend-health')) this.send({ type: 'backend_status', state: 'up' });
+      if (up && backend.auto) await backend.discover(this.log);
+      if (backend.health.isUp === up) this.publish(false);
     })();
+  }
+
+  /**
+   * Tells the server what changed: the advertised models (a down backend's withdrawn) and, with
+   * backend-health, whether the worker as a whole is down. Down is said before the models change and
+   * up after, so the server never routes to a backend in between.
+   */
+  private publish(force: boolean): void {
+    const next = advertise(this.backends);
+    const health = this.extensions.has('backend-health');
+    const wasDown = this.reportedDown;
+    this.reportedDown = next.down;
+    if (health && next.down !== undefined && wasDown === undefined) this.send({ type: 'backend_status', state: 'down', reason: next.down });
+    if (force || next.models.join('\n') !== this.models.join('\n')) {
+      if (next.models.join('\n') !== this.models.join('\n')) this.log.info({ models: next.models }, 'models changed');
+      this.models = next.models;
+      this.send({ type: 'models_update', models: next.models, current_load: this.runners.size });
+    }
+    if (health && next.down === undefined && wasDown !== undefined) this.send({ type: 'backend_status', state: 'up' });
   }
 
   private onServerDrain(msg: MessageOf<ServerMessage, 'graceful_shutdown'>): void {
@@ -408,32 +442,6 @@ export class WorkerAgent {
 
   // ---------- models ----------
 
-  /** The backend's model names, or the last ones known when it can't be read. */
-  private async discover(): Promise<string[]> {
-    try {
-      const models = await discoverModels(this.backend);
-      this.log.info({ models }, 'discovered backend models');
-      this.backendModels = models;
-      return models;
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message, backend: this.cfg.backendUrl }, 'could not read the backend model list; will retry');
-      if ((err as { code?: string }).code === 'ECONNREFUSED') this.health.markDown(describeFailure(err, this.backend.origin));
-      return this.backendModels;
-    }
-  }
-
-  /** Discovered names renamed by --model-map; a map entry that matches nothing is worth a warning. */
-  private namesFrom(backendModels: string[]): ModelNames {
-    const names = ModelNames.discovered(backendModels, this.modelMap);
-    // (An empty list is a backend not read yet, not one without those models.)
-    const unmatched = backendModels.length > 0 ? ModelNames.unmatched(backendModels, this.modelMap) : [];
-    if (unmatched.join('\n') !== this.unmatchedLogged) {
-      this.unmatchedLogged = unmatched.join('\n');
-      if (unmatched.length > 0) this.log.warn({ unmatched, backend_models: backendModels.slice(0, 20) }, '--model-map names models the backend does not list');
-    }
-    return names;
-  }
-
   private scheduleRefresh(): void {
     if (this.cfg.modelsRefreshMs <= 0) return;
     this.refreshTimer = setTimeout(() => {
@@ -442,20 +450,29 @@ export class WorkerAgent {
     this.refreshTimer.unref();
   }
 
-  /** Re-reads the list; tells the server when it changed, or always when `force` (models_refresh). */
+  /** Re-reads the 'auto' backends' lists; tells the server when they changed, or always when
+   * `force` (models_refresh). */
   private async refreshModels(force: boolean): Promise<void> {
-    const before = this.models;
-    // Replaced even when the advertised list is the same: a public name may now stand for another
-    // backend name.
-    if (this.cfg.models === 'auto') this.names = this.namesFrom(await this.discover());
-    const next = this.models;
-    if (next.join('\n') === before.join('\n')) {
-      if (force) this.send({ type: 'models_update', models: next, current_load: this.runners.size });
-      return;
-    }
-    this.log.info({ models: next }, 'models changed');
-    this.send({ type: 'models_update', models: next, current_load: this.runners.size });
+    await Promise.all(this.backends.filter((b) => b.auto).map((b) => b.discover(this.log)));
+    this.publish(force);
   }
+}
+
+const INSECURE_WARNING = "TLS certificate verification is OFF (--insecure-skip-verify): anyone on the path to the relay can read and change the traffic, the worker secret included";
+
+const UNTRUSTED_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE',
+]);
+
+/** One line saying what to do about a TLS failure before the WebSocket opened, or undefined. */
+function relayTlsProblem(err: Error): string | undefined {
+  const code = (err as { code?: string }).code ?? '';
+  if (UNTRUSTED_CODES.has(code)) return "refused the relay: its TLS certificate is not signed by a CA this worker trusts; give the CA's certificate with --ca-file (retrying)";
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return "refused the relay: its TLS certificate is for another host name than --proxy-url's (retrying)";
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') return "refused the relay: its TLS certificate is outside its validity dates (retrying)";
+  if (code === 'EPROTO' || code.startsWith('ERR_SSL_')) return 'could not speak TLS with the relay; if it serves plain HTTP, use http:// in --proxy-url (retrying)';
+  return undefined;
 }
 
 /** The path without its query string. */

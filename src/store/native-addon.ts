@@ -1,0 +1,22 @@
+// Where better-sqlite3's compiled half comes from. From a checkout or an npm install the package
+// finds it in node_modules itself. A standalone executable (Node SEA) can require only built-in
+// modules, so its addon ships beside the binary (scripts/package.mjs builds it for the binary's Node)
+// and is loaded from there with a require rooted at the executable.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+/** Declared at the top of a standalone executable's bundle; undeclared in a checkout. */
+declare const MODELRELAY_STANDALONE: object | undefined;
+
+export const SQLITE_ADDON_FILE = 'better_sqlite3.node';
+
+/** The addon object to hand better-sqlite3 as `nativeBinding`, or undefined to let it find its own. */
+export function sqliteAddon(): object | undefined {
+  if (typeof MODELRELAY_STANDALONE === 'undefined') return undefined;
+  const file = join(dirname(process.execPath), SQLITE_ADDON_FILE);
+  try {
+    return createRequire(process.execPath)(file) as object;
+  } catch (err) {
+    throw new Error(`cannot load SQLite's native addon ${file}, which must sit beside the executable: ${(err as Error).message}`);
+  }
+}
