@@ -110,7 +110,7 @@ test('reconnect backoff: doubles up to its cap with jitter, and starts over afte
   const log = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
   const port = await closedPort();
   const agent = new WorkerAgent(
-    { ...DEFAULT_WORKER_CONFIG, proxyUrl: `http://127.0.0.1:${port}`, workerSecret: 'x', backendUrl: 'http://127.0.0.1:1', models: ['m'], reconnectMinMs: 20, reconnectMaxMs: 160 },
+    { ...DEFAULT_WORKER_CONFIG, proxyUrl: `http://127.0.0.1:${port}`, workerSecret: 'x', backends: [{ url: 'http://127.0.0.1:1', models: ['m'], modelMap: [], maxConcurrency: 1, egress: { proxy: undefined, reason: 'test' } }], reconnectMinMs: 20, reconnectMaxMs: 160 },
     log,
   );
   const reconnects = (): number[] => lines.all.filter((l) => l['msg'] === 'reconnecting').map((l) => Number(l['in_ms']));
