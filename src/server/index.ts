@@ -18,10 +18,11 @@ import { DEFAULT_SERVER_CONFIG, MAX_MODEL_NAME, type ServerConfig } from './conf
 import { LogLimiter } from '../log-limiter.js';
 import { BodyBudget } from './body-budget.js';
 import { KeyLimits } from './key-limits.js';
-import { capConnectionsPerAddress } from './connection-cap.js';
+import { capConnections } from './connection-cap.js';
 import { createHttpHandler } from './http-api.js';
 import { errorBody } from './render-error.js';
 import { Relay } from './relay.js';
+import { WorkerAdmission } from './worker-admission.js';
 import { WorkerGateway } from './worker-gateway.js';
 import { WorkerSession } from './worker-session.js';
 
@@ -70,7 +71,8 @@ export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Prom
   const admin = new AdminApi({ gate, relay, auth, telemetry, usage: () => usage?.totals() ?? new Map(), keyLimits });
   const http = createServer(
     {
-      keepAliveTimeout: 65_000,
+      keepAliveTimeout: config.keepAliveTimeoutMs,
+      maxHeaderSize: config.maxHeaderBytes,
       // Slow senders: headers within the header timeout; the whole request within both timeouts
       // (a backstop for the body deadline the API enforces itself, in the route's error shape).
       headersTimeout: config.headerTimeoutMs,
@@ -93,7 +95,12 @@ export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Prom
       operatorRoutes: operatorRoutes({ admin, gate, telemetry, metricsPublic: config.metricsPublic, dashboard: new DashboardAssets() }),
     }),
   );
-  capConnectionsPerAddress(http, config.maxConnectionsPerIp, (addr) => connectionLog.warn(addr, { peer: addr, max: config.maxConnectionsPerIp }, 'connection refused: too many open connections from one address'));
+  capConnections(http, { total: config.maxConnections, perAddress: config.maxConnectionsPerIp }, (reason, addr) =>
+    reason === 'total'
+      ? connectionLog.warn('total', { peer: addr, max: config.maxConnections }, 'connection refused: the server holds --max-connections connections')
+      : connectionLog.warn(addr, { peer: addr, max: config.maxConnectionsPerIp }, 'connection refused: too many open connections from one address'),
+  );
+  const admission = new WorkerAdmission({ maxWorkers: config.maxWorkers, maxPending: config.maxPendingWorkers });
   const gateway = new WorkerGateway({
     authenticate: (given) => auth.worker(given),
     onAuthFailure: () => telemetry.authFailure('worker'),
@@ -101,8 +108,9 @@ export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Prom
     proxies,
     authFailuresPerMinute: config.authFailuresPerMinute,
     log,
+    refusal: () => admission.refusal(),
     onConnection: (ws, peer, provider, credential) =>
-      new WorkerSession(ws, { peer, provider, credential }, relay, log, { registerTimeoutMs: config.registerTimeoutMs, maxConcurrent: config.maxWorkerConcurrency }),
+      admission.track(ws, new WorkerSession(ws, { peer, provider, credential }, relay, log, { registerTimeoutMs: config.registerTimeoutMs, maxConcurrent: config.maxWorkerConcurrency })),
   });
   http.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
   http.on('clientError', (err: NodeJS.ErrnoException, socket) => {

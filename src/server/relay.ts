@@ -30,7 +30,7 @@ export interface RelayOptions {
 const now = (): number => performance.now();
 /** Bytes the server queues for one slow client, whatever the worker negotiated; beyond it the
  * stream ends with client_too_slow. With flow-control a worker stays far below it. */
-const STREAM_BUFFER_CAP = 16 * 1024 * 1024;
+export const STREAM_BUFFER_CAP = 16 * 1024 * 1024;
 const LOGGED_MODELS = 10;
 
 export class Relay implements SessionHandlers {
