@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import { request } from 'undici';
 import { parseMockArgs, startMockBackend, type MockBackend, type MockStats } from '../../src/mock-backend/index.js';
+import { bodyDigest } from '../../src/mock-backend/content.js';
 
 let mock: MockBackend;
 before(async () => {
@@ -186,6 +187,22 @@ describe('mock backend', () => {
         : JSON.parse(text).choices[0].message.content;
       assert.equal(content, '[alpha] tok1 tok2 é😀');
     }
+  });
+
+  test('x-mock-digest puts a digest of the exact request body in the first token, streaming or not', async () => {
+    const body = JSON.stringify({ ...chat, nonce: 'unique-42' });
+    const digest = bodyDigest(body);
+    assert.match(digest, /^[0-9a-f]{16}$/);
+    assert.notEqual(digest, bodyDigest(JSON.stringify({ ...chat, nonce: 'unique-43' })));
+    const whole = (await (await post('/v1/chat/completions', body, { 'x-mock-digest': '1', 'x-mock-tokens': '2' })).body.json()) as any;
+    assert.equal(whole.choices[0].message.content, `[alpha] #${digest} tok1 tok2`);
+    const streamBody = JSON.stringify({ ...chat, stream: true, nonce: 'unique-42' });
+    const text = await (await post('/v1/chat/completions', streamBody, { 'x-mock-digest': '1', 'x-mock-tokens': '2' })).body.text();
+    const content = dataLines(text)
+      .filter((d) => d !== '[DONE]')
+      .map((d) => JSON.parse(d).choices[0]?.delta?.content ?? '')
+      .join('');
+    assert.equal(content, `[alpha] #${bodyDigest(streamBody)} tok1 tok2`);
   });
 
   test('x-mock-chunk-bytes pads each token event to about N bytes', async () => {
