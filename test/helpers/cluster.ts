@@ -15,6 +15,8 @@ export type LogLine = Record<string, unknown> & { msg?: string };
 
 export class Proc {
   readonly lines: LogLine[] = [];
+  /** Keep at most about this many lines (the oldest go first): for long-running processes. */
+  maxLines = Infinity;
   readonly stderr: string[] = [];
   private waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -36,6 +38,7 @@ export class Proc {
         line = { msg: text };
       }
       this.lines.push(line);
+      if (this.lines.length > this.maxLines) this.lines.splice(0, this.lines.length - Math.floor(this.maxLines / 2));
       this.waiters = this.waiters.filter((w) => (w.pred(line) ? (w.resolve(line), false) : true));
     });
     createInterface({ input: child.stderr! }).on('line', (text) => this.stderr.push(text));

@@ -1,6 +1,8 @@
 // Unit tests of the simulated backend (src/mock-backend), in-process, over real HTTP on loopback.
 
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import { request } from 'undici';
@@ -168,6 +170,24 @@ describe('mock backend', () => {
     await assert.rejects(res.body.text());
     const s = await waitFor((x) => x.resets === 2 && x.active === 0);
     assert.equal(s.aborted, 1);
+  });
+
+  test('a call stops counting as active when its client is seen leaving, not when the connection is torn down', async () => {
+    mock.reset();
+    // A stream the client stops reading, so the mock's writes back up and the teardown can't finish.
+    const body = JSON.stringify({ ...chat, stream: true });
+    const socket = connect(mock.port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: m\r\ncontent-type: application/json\r\nx-mock-chunk-bytes: 1048576\r\nx-mock-tokens: 64\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await waitFor((x) => x.active === 1);
+    socket.pause();
+    socket.end(); // the client is gone (FIN); its unread data keeps the connection from closing
+    try {
+      const s = await waitFor((x) => x.active === 0 && x.aborted === 1);
+      assert.equal(s.maxActive, 1);
+    } finally {
+      socket.destroy();
+    }
   });
 
   test('x-mock-split-utf8 cuts a character across writes yet decodes whole', async () => {
