@@ -3,7 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Auth } from '../auth/index.js';
-import { ModelAliases, RelayError, Scheduler } from '../core/index.js';
+import { ModelAliases, Scheduler } from '../core/index.js';
 import type { Logger } from '../log.js';
 import { SqliteStore, UsageBatcher, defaultDataDir, type Store } from '../store/index.js';
 import { Telemetry } from '../telemetry/index.js';
@@ -20,7 +20,7 @@ import { BodyBudget } from './body-budget.js';
 import { KeyLimits } from './key-limits.js';
 import { capConnections } from './connection-cap.js';
 import { createHttpHandler } from './http-api.js';
-import { errorBody } from './render-error.js';
+import { sendClientError } from './render-error.js';
 import { Relay } from './relay.js';
 import { WorkerAdmission } from './worker-admission.js';
 import { WorkerGateway } from './worker-gateway.js';
@@ -113,17 +113,8 @@ export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Prom
       admission.track(ws, new WorkerSession(ws, { peer, provider, credential }, relay, log, { registerTimeoutMs: config.registerTimeoutMs, maxConcurrent: config.maxWorkerConcurrency })),
   });
   http.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
-  http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable) return;
-    // Before a request exists there is no route, hence no shape to choose: the OpenAI one.
-    const [status, text, e] =
-      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'Request Timeout', new RelayError('header_timeout', `The request did not arrive within ${config.headerTimeoutMs / 1000}s.`)]
-        : err.code === 'HPE_HEADER_OVERFLOW'
-          ? [431, 'Request Header Fields Too Large', new RelayError('invalid_request', 'The request headers are too large.')]
-          : [400, 'Bad Request', new RelayError('invalid_request', 'The request is not valid HTTP/1.1.')];
-    const body = errorBody('openai', e);
-    socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  http.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => {
+    if (socket.writable) sendClientError(socket, err, config.headerTimeoutMs);
   });
 
   await new Promise<void>((resolve, reject) => {

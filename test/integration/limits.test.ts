@@ -84,6 +84,11 @@ describe('client connections', () => {
     const text = await bounded(big.closed, 'the oversized headers to be refused');
     assert.equal(statusOf(text), 431, text);
     assert.equal(bodyOf(text).error.code, 'invalid_request');
+    // No request exists yet, but the request line names the route: an Anthropic route gets its shape.
+    const anthropic = await rawClient(server, `POST /v1/messages HTTP/1.1\r\nhost: relay\r\nx-pad: ${'p'.repeat(4096)}\r\n\r\n`);
+    const aText = await bounded(anthropic.closed, 'the oversized Anthropic request to be refused');
+    assert.equal(statusOf(aText), 431, aText);
+    assert.equal(bodyOf(aText).type, 'error', 'Anthropic shape');
     // Headers under the limit, on another connection, are served.
     const fits = await chat(server, { 'x-pad': 'p'.repeat(1000) });
     assert.equal(fits.status, 200, JSON.stringify(fits.body));
