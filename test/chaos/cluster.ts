@@ -2,7 +2,7 @@
 // between it and the server. Everything can be killed, frozen, drained, cut and restarted.
 import { readFileSync } from 'node:fs';
 import { startMock, startServer, startWorker, until, type MockProc, type MockStats, type Proc, type ServerProc } from '../helpers/cluster.js';
-import { FaultProxy } from './tcp-proxy.js';
+import { ProxyHost, type RemoteProxy } from './remote-proxy.js';
 
 export interface FleetConfig {
   workers: number;
@@ -71,7 +71,7 @@ export class FleetWorker {
     readonly name: string,
     readonly models: string[],
     readonly backend: Backend,
-    readonly proxy: FaultProxy,
+    readonly proxy: RemoteProxy,
     private readonly cfg: FleetConfig,
   ) {}
 
@@ -104,10 +104,25 @@ export class Fleet {
   port = 0;
   readonly workers: FleetWorker[] = [];
   readonly backends: Backend[] = [];
+  /** The workers' fault proxies, in a process of their own. */
+  private readonly proxies = new ProxyHost();
   /** Server processes started after the first. */
   serverRestarts = 0;
 
+  /** The server's log lines about workers coming and going, with the soak's clock (ms). */
+  readonly workerEvents: { at: number; line: string }[] = [];
+  clock: () => number = () => 0;
+
   constructor(readonly cfg: FleetConfig) {}
+
+  private watchServer(): void {
+    this.server.maxLines = 5000;
+    this.server.onLine = (l) => {
+      if (l.msg === 'worker registered' || l.msg === 'worker disconnected' || l.msg === 'closing worker connection' || l.msg === 'worker draining' || l.level === 'warn' || l.level === 'error') {
+        this.workerEvents.push({ at: this.clock(), line: `${l.msg} ${String(l['worker'] ?? '')} ${l['reason'] ?? l['code'] ?? ''}`.trim() });
+      }
+    };
+  }
 
   serverArgs(): string[] {
     const s = this.cfg.server;
@@ -125,16 +140,15 @@ export class Fleet {
 
   async start(): Promise<void> {
     this.server = await startServer(this.serverArgs());
-    this.server.maxLines = 5000;
+    this.watchServer();
     this.port = Number(new URL(this.server.url).port);
+    await this.proxies.start();
     for (let i = 0; i < this.cfg.workers; i++) {
       const backend = new Backend(`b${i + 1}`);
-      const proxy = new FaultProxy(this.port);
       this.backends.push(backend);
-      this.workers.push(new FleetWorker(i, `w${i + 1}`, [...sharedModelsOf(i), `own-w${i + 1}`], backend, proxy, this.cfg));
+      this.workers.push(new FleetWorker(i, `w${i + 1}`, [...sharedModelsOf(i), `own-w${i + 1}`], backend, await this.proxies.proxy(this.port), this.cfg));
     }
     await Promise.all(this.backends.map((b) => b.start()));
-    await Promise.all(this.workers.map((w) => w.proxy.listen()));
     await Promise.all(this.workers.map((w) => w.start()));
     await this.allRegistered(30_000);
   }
@@ -172,7 +186,7 @@ export class Fleet {
       new Promise((_, reject) => setTimeout(() => reject(new Error('the server did not exit')), timeoutMs).unref()),
     ]);
     this.server = await startServer([...this.serverArgs(), '--listen', `127.0.0.1:${this.port}`]);
-    this.server.maxLines = 5000;
+    this.watchServer();
     this.serverRestarts++;
   }
 
@@ -184,7 +198,7 @@ export class Fleet {
 
   async stop(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.proc?.kill()));
-    await Promise.all(this.workers.map((w) => w.proxy.close()));
+    await this.proxies.stop();
     await this.server?.kill();
     await Promise.all(this.backends.map((b) => b.proc?.kill()));
   }

@@ -73,7 +73,7 @@ export const WORKER_FAULTS: WorkerFault[] = [
     what: "reset the worker's TCP connection to the server (fault proxy)",
     async run(ctx, w) {
       const before = w.registrations;
-      const n = w.proxy.cut();
+      const n = await w.proxy.cut();
       await w.registeredAfter(before, 'after the cut', ctx.recoveryMs);
       return `${n} connection(s) reset`;
     },
@@ -83,10 +83,10 @@ export const WORKER_FAULTS: WorkerFault[] = [
     what: "stop the worker's TCP connection moving bytes, without closing it (fault proxy)",
     async run(ctx, w) {
       const before = w.registrations;
-      const n = w.proxy.stall();
+      const n = await w.proxy.stall();
       // Both ends notice only by their heartbeats; the worker reconnects on a fresh connection.
       await w.registeredAfter(before, 'after the stall', ctx.recoveryMs);
-      w.proxy.cut(); // whatever is left of the stalled one
+      await w.proxy.cut(); // whatever is left of the stalled one
       return `${n} connection(s) stalled`;
     },
   },

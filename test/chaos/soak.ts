@@ -3,6 +3,7 @@
 // (requests.ts), and after the storm the fleet must be whole: workers back, queue empty, backends
 // idle, every slot usable at once, server memory back near where it was. Used by `npm run chaos`
 // (test/chaos/run.ts) and by the short soak in npm test (test/integration/chaos.test.ts).
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
 import { prng } from '../helpers/prng.js';
 import { until } from '../helpers/cluster.js';
@@ -58,6 +59,10 @@ export interface SoakReport {
   checks: string[];
   hangBoundMs: number;
   longestMs: number;
+  /** What the server said about workers coming and going (soak clock). */
+  workerEvents: { at: number; line: string }[];
+  /** The longest the soak's own event loop (clients and fault proxies) was held up. */
+  soakLagMaxMs: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -80,7 +85,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const recoveryMs = 30_000;
 
   const fleet = new Fleet(cfg);
-  const report: SoakReport = { options: o, requests: [], faults: [], problems: [], checks: [], hangBoundMs: 0, longestMs: 0 };
+  const report: SoakReport = { options: o, requests: [], faults: [], problems: [], checks: [], hangBoundMs: 0, longestMs: 0, workerEvents: [], soakLagMaxMs: 0 };
   const agent = new Agent({ keepAliveTimeout: 4_000, connections: o.clients * 2 });
   try {
     await fleet.start();
@@ -88,6 +93,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const t0 = performance.now();
     const deadline = t0 + o.secs * 1000;
     const at = (): number => performance.now() - t0;
+    fleet.clock = at;
+    report.workerEvents = fleet.workerEvents;
+    const lag = monitorEventLoopDelay({ resolution: 20 });
+    lag.enable();
 
     // ---------- load ----------
     let n = 0;
@@ -201,6 +210,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     watching = false;
     await watcher;
     clearInterval(sampler);
+    lag.disable();
+    report.soakLagMaxMs = lag.max / 1e6;
     log(`${(at() / 1000).toFixed(1)}s load stopped: ${report.requests.length} requests, ${report.faults.length} faults`);
 
     // ---------- verdicts ----------
@@ -380,7 +391,7 @@ export function formatReport(r: SoakReport): string {
   const faultRows = [...byKind.entries()].map(([k, fs]) => [k, String(fs.length), String(fs.filter((f) => f.failed).length), fs.map((f) => f.note).filter(Boolean).slice(0, 3).join('; ')]);
   lines.push(...table([['faults', 'injected', 'failed to recover', 'e.g.'], ...faultRows]));
   lines.push('');
-  lines.push(`longest request ${(r.longestMs / 1000).toFixed(1)} s (hang bound ${(r.hangBoundMs / 1000).toFixed(0)} s)`);
+  lines.push(`longest request ${(r.longestMs / 1000).toFixed(1)} s (hang bound ${(r.hangBoundMs / 1000).toFixed(0)} s); the soak's own event loop was held up ${r.soakLagMaxMs.toFixed(0)} ms at most`);
   for (const c of r.checks) lines.push(`ok   ${c}`);
   for (const p of r.problems) lines.push(`FAIL ${p}`);
   const bad = violations(r);
@@ -388,6 +399,8 @@ export function formatReport(r: SoakReport): string {
   for (const v of bad.slice(0, 20)) {
     const near = r.faults.filter((f) => f.start < v.end + 100 && f.end > v.start - 100).map((f) => `${f.kind} ${f.target} ${(f.start / 1000).toFixed(1)}-${(f.end / 1000).toFixed(1)}s`);
     lines.push(`  #${v.plan.n} ${v.plan.route}${v.plan.stream ? ' stream' : ''} ${v.plan.model} ${JSON.stringify(v.plan.script)} ${(v.start / 1000).toFixed(1)}-${(v.end / 1000).toFixed(1)}s: ${v.verdict?.detail}${near.length ? ` [faults: ${near.join(', ')}]` : ''}`);
+    const said = r.workerEvents.filter((e) => e.at > v.start - 4000 && e.at < v.end + 500).map((e) => `${(e.at / 1000).toFixed(2)}s ${e.line}`);
+    if (said.length) lines.push(`    server: ${said.slice(-12).join('; ')}`);
   }
   return lines.join('\n');
 }
