@@ -2,8 +2,8 @@
 // the single pending timer so an abort stops the token clock immediately.
 //
 // A call counts as active from its request until the moment the backend knows it is over: its last
-// byte handed to the kernel, its client seen leaving (the connection's end, not the later teardown),
-// or the mock cutting it on purpose. Counting to the teardown instead would have `maxActive` see a
+// byte handed to the kernel, its client seen leaving (the connection's FIN or RST, not the later
+// teardown), or the mock cutting it on purpose. Counting to the teardown instead would have `maxActive` see a
 // client's next call, sent the moment the previous one was aborted, overlap a call already gone.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -24,11 +24,13 @@ export class Exchange {
     // 'close' comes for every response: after 'finish' when complete, or when the socket dies first
     res.once('close', () => this.over(this.resetByUs ? 'reset' : res.writableFinished ? 'completed' : 'aborted'));
     res.once('finish', () => this.over('completed'));
-    // The client closed its side before the answer was done: it left (node:http tears down later).
-    req.socket.once('end', this.onSocketEnd);
+    // The client closed its side (FIN), or reset the connection (RST, when it left unread data
+    // behind), before the answer was done: it left. node:http tears the socket down later.
+    req.socket.once('end', this.onClientGone);
+    req.socket.once('error', this.onClientGone);
   }
 
-  private readonly onSocketEnd = (): void => {
+  private readonly onClientGone = (): void => {
     if (!this.res.writableFinished) this.over('aborted');
   };
 
@@ -64,7 +66,9 @@ export class Exchange {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
-    this.req.socket.off('end', this.onSocketEnd); // keep-alive sockets carry many calls
+    // keep-alive sockets carry many calls
+    this.req.socket.off('end', this.onClientGone);
+    this.req.socket.off('error', this.onClientGone);
     this.counters.end(outcome);
   }
 }

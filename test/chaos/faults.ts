@@ -1,7 +1,11 @@
 // The faults the soak injects. A worker fault takes one worker away and brings it back; the soak
 // only picks a target whose every shared model keeps another worker meanwhile. To add a kind, add
 // an entry to WORKER_FAULTS (or a server-wide one beside `serverRestart`): its `run` does the harm,
-// waits out the recovery, and returns a short note for the fault log.
+// waits out the recovery, and returns a short note for the fault log. The first picks go through
+// every kind once (so even the short soak has each), then at random. If the new kind allows an
+// outcome the others don't (a backend down for a while: `w.backend.restart(ms)`, and answers that
+// are 502 backend_unreachable from it), teach `judge` in requests.ts, which is told the faults that
+// overlapped each request.
 import type { Fleet, FleetWorker } from './cluster.js';
 
 export interface FaultContext {

@@ -58,8 +58,9 @@ export interface Context {
   backends: string[];
   /** The lifetime overlapped a server restart. */
   duringRestart: boolean;
-  /** Worker faults whose window overlapped the lifetime. */
-  workerFaults: number;
+  /** The worker faults whose window overlapped the lifetime (a new fault kind that allows a new
+   * outcome, like a backend down for a while, says so in `judge` by looking here). */
+  workerFaults: { kind: string; target: string }[];
   maxRequeues: number;
 }
 
@@ -252,7 +253,7 @@ export function judge(p: RequestPlan, o: Observed, ctx: Context): Verdict {
     }
     if (p.script.kind === 'reset' && o.status === 502 && code === 'backend_error') return { outcome: 'planned-error' };
     if (o.status === 502 && code === 'requeue_exhausted') {
-      return ctx.workerFaults > ctx.maxRequeues ? { outcome: 'requeue-exhausted' } : violation(`requeue_exhausted with only ${ctx.workerFaults} worker faults under way`);
+      return ctx.workerFaults.length > ctx.maxRequeues ? { outcome: 'requeue-exhausted' } : violation(`requeue_exhausted with only ${ctx.workerFaults.length} worker faults under way`);
     }
     return violation(`status ${o.status} (${code ?? 'no code'}) for script ${p.script.kind}: ${o.text.slice(0, 300)}`);
   }

@@ -221,7 +221,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       r.verdict = judge(r.plan, r.observed, {
         backends: fleet.backendsFor(r.plan.model),
         duringRestart: restarts.some(overlaps),
-        workerFaults: report.faults.filter((f) => f.kind !== 'server-restart' && overlaps(f)).length,
+        workerFaults: report.faults.filter((f) => f.kind !== 'server-restart' && overlaps(f)).map((f) => ({ kind: f.kind, target: f.target })),
         maxRequeues: s.maxRequeues,
       });
       report.longestMs = Math.max(report.longestMs, r.end - r.start);
@@ -305,8 +305,9 @@ async function afterStorm(fleet: Fleet, agent: Agent, report: SoakReport, rss: {
     const end = fleet.serverRss();
     const peak = Math.max(...own.map((x) => x.bytes), end);
     if (base === undefined) return `now ${mib(end)} (no baseline sample)`;
-    const limit = base * 1.5 + 32 * 1024 * 1024;
-    const line = `${mib(base)} a few seconds in, ${mib(peak)} at peak, ${mib(end)} after the storm (limit ${mib(limit)})`;
+    const limit = base * 1.25 + 16 * 1024 * 1024;
+    const quarters = [0.25, 0.5, 0.75].map((q) => own[Math.floor(q * (own.length - 1))]).filter((x) => x !== undefined).map((x) => `${mib(x.bytes)} at ${(x.at / 1000).toFixed(0)}s`);
+    const line = `${mib(base)} a few seconds in, then ${quarters.join(', ')}; ${mib(peak)} at peak, ${mib(end)} after the storm (limit ${mib(limit)})`;
     if (end > limit) throw new Error(line);
     return line;
   });
@@ -389,7 +390,7 @@ export function formatReport(r: SoakReport): string {
   const byKind = new Map<string, FaultRecord[]>();
   for (const f of r.faults) byKind.set(f.kind, [...(byKind.get(f.kind) ?? []), f]);
   const faultRows = [...byKind.entries()].map(([k, fs]) => [k, String(fs.length), String(fs.filter((f) => f.failed).length), fs.map((f) => f.note).filter(Boolean).slice(0, 3).join('; ')]);
-  lines.push(...table([['faults', 'injected', 'failed to recover', 'e.g.'], ...faultRows]));
+  lines.push(...table([['faults', 'injected', 'failed to recover', 'e.g.'], ...faultRows], true));
   lines.push('');
   lines.push(`longest request ${(r.longestMs / 1000).toFixed(1)} s (hang bound ${(r.hangBoundMs / 1000).toFixed(0)} s); the soak's own event loop was held up ${r.soakLagMaxMs.toFixed(0)} ms at most`);
   for (const c of r.checks) lines.push(`ok   ${c}`);
@@ -405,7 +406,9 @@ export function formatReport(r: SoakReport): string {
   return lines.join('\n');
 }
 
-function table(rows: string[][]): string[] {
+/** Columns padded to line up: the first (and with `textLast`, the last) to the left, numbers right. */
+function table(rows: string[][], textLast = false): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd());
+  const last = rows[0]!.length - 1;
+  return rows.map((r) => r.map((c, i) => (i === 0 || (textLast && i === last) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd());
 }

@@ -190,6 +190,32 @@ describe('mock backend', () => {
     }
   });
 
+  test("a client that resets a call and sends its next one at once never shows as two calls at the backend", async () => {
+    // Found by the chaos soak: a worker aborts a call (RST: it leaves unread data behind) and the
+    // server's next request for that slot reaches the backend on another connection right after.
+    const chatHead = (body: string, extra: string): string => `POST /v1/chat/completions HTTP/1.1\r\nhost: m\r\ncontent-type: application/json\r\n${extra}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    for (let i = 0; i < 5; i++) {
+      const next = connect(mock.port, '127.0.0.1');
+      await once(next, 'connect');
+      const first = connect(mock.port, '127.0.0.1');
+      await once(first, 'connect');
+      const body = JSON.stringify({ ...chat, stream: true });
+      first.write(chatHead(body, 'x-mock-chunk-bytes: 65536\r\nx-mock-tokens: 1000\r\n'));
+      await once(first, 'data');
+      await waitFor((x) => x.active === 1);
+      mock.reset();
+      let answered = '';
+      next.on('data', (d) => (answered += d.toString()));
+      // In one tick: reset the first call, send the next.
+      first.destroy();
+      next.write(chatHead(JSON.stringify(chat), 'connection: close\r\n'));
+      await once(next, 'close');
+      assert.match(answered, /^HTTP\/1\.1 200 /);
+      const s = await waitFor((x) => x.active === 0);
+      assert.equal(s.maxActive, 1, `round ${i}: the reset call and the next one overlapped at the backend`);
+    }
+  });
+
   test('x-mock-split-utf8 cuts a character across writes yet decodes whole', async () => {
     for (const stream of [true, false]) {
       const res = await post('/v1/chat/completions', { ...chat, stream }, { 'x-mock-split-utf8': '1', 'x-mock-tokens': '2' });
