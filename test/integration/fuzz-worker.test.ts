@@ -1,7 +1,7 @@
 // A rogue worker, property-generated (issue 12): over a real WebSocket it sends sequences of
 // messages a broken or hostile worker might (answers for ids it doesn't hold, including ids guessed
 // from its own and the honest worker's, completes twice, chunks after complete, model changes
-// mid-request, bogus loads, refusals, malformed frames), while an honest worker streams. The honest
+// mid-request, bogus loads, refusals, backend up/down reports, malformed frames), while an honest worker streams. The honest
 // worker's requests arrive whole and exact, and the scheduler's invariants hold after every event.
 // The server runs in this process, so its scheduler can be checked step by step.
 import assert from 'node:assert/strict';
@@ -26,7 +26,7 @@ const agent = new Agent({ connections: 64 });
 
 /** Runs checkInvariants after every event the relay feeds the scheduler, and keeps any breach. */
 function watchInvariants(s: Scheduler): void {
-  const events = ['submit', 'markStarted', 'touch', 'cancel', 'complete', 'requestFailed', 'registerWorker', 'updateModels', 'workerLoad', 'workerSeen', 'drainWorker', 'workerLost', 'stopAccepting', 'tick'] as const;
+  const events = ['submit', 'markStarted', 'touch', 'cancel', 'complete', 'backendUnavailable', 'backendState', 'requestFailed', 'registerWorker', 'updateModels', 'workerLoad', 'workerSeen', 'drainWorker', 'workerLost', 'stopAccepting', 'tick'] as const;
   for (const name of events) {
     const fn = (s[name] as (...a: unknown[]) => unknown).bind(s);
     (s as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
@@ -80,6 +80,7 @@ type Action =
   | { t: 'models'; models: string[] }
   | { t: 'pong'; load: number }
   | { t: 'draining' }
+  | { t: 'backend'; state: 'up' | 'down' }
   | { t: 'client'; model: string; stream: boolean }
   | { t: 'wait'; ms: number }
   | { t: 'fatal'; frame: 'binary' | 'garbage' | 'register' | 'bad-status' };
@@ -100,7 +101,8 @@ const action: fc.Arbitrary<Action> = fc.oneof(
       { requiredKeys: ['t', 'id', 'status'] },
     ),
   },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('error' as const), id: fc.option(idRef, { nil: undefined }), code: fc.constantFrom('worker_busy', 'worker_draining', 'backend_unreachable', 'x') }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('error' as const), id: fc.option(idRef, { nil: undefined }), code: fc.constantFrom('worker_busy', 'worker_draining', 'backend_unavailable', 'backend_unreachable', 'x') }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('backend' as const), state: fc.constantFrom('up' as const, 'down' as const) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('models' as const), models: fc.subarray(['shared', 'rogue-model', 'other-model']) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('pong' as const), load: fc.nat(20) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('draining' as const) }) },
@@ -111,7 +113,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
 const registration = fc.record({
   models: fc.subarray(['shared', 'rogue-model', 'other-model'], { minLength: 1 }),
   maxConcurrent: fc.integer({ min: 0, max: 4 }),
-  extensions: fc.subarray(['request-error', 'cancel-ack', 'drain-notice', 'flow-control', 'binary-frames']),
+  extensions: fc.subarray(['request-error', 'cancel-ack', 'drain-notice', 'flow-control', 'binary-frames', 'backend-health']),
 });
 
 interface Rogue {
@@ -221,6 +223,9 @@ test('a rogue worker never disturbs another worker\'s requests, and the schedule
             break;
           case 'draining':
             rogue.ws.send(JSON.stringify({ type: 'draining' }));
+            break;
+          case 'backend':
+            rogue.ws.send(JSON.stringify({ type: 'backend_status', state: a.state, reason: 'rogue' }));
             break;
           case 'client':
             others.push(ask(a.model, a.stream, `other ${n}`).catch((e: Error) => `client error: ${e.message}`));
