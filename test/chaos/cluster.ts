@@ -1,6 +1,8 @@
 // The soak's fleet: one server, and per worker its own simulated backend and its own fault proxy
 // between it and the server. Everything can be killed, frozen, drained, cut and restarted.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startMock, startServer, startWorker, until, type MockProc, type MockStats, type Proc, type ServerProc } from '../helpers/cluster.js';
 import { ProxyHost, type RemoteProxy } from './remote-proxy.js';
 
@@ -139,7 +141,8 @@ export class Fleet {
   }
 
   async start(): Promise<void> {
-    this.server = await startServer(this.serverArgs());
+    mkdirSync(this.heapDir, { recursive: true });
+    this.server = await startServer(this.serverArgs(), this.serverEnv());
     this.watchServer();
     this.port = Number(new URL(this.server.url).port);
     await this.proxies.start();
@@ -185,9 +188,29 @@ export class Fleet {
       this.server.exited,
       new Promise((_, reject) => setTimeout(() => reject(new Error('the server did not exit')), timeoutMs).unref()),
     ]);
-    this.server = await startServer([...this.serverArgs(), '--listen', `127.0.0.1:${this.port}`]);
+    this.server = await startServer([...this.serverArgs(), '--listen', `127.0.0.1:${this.port}`], this.serverEnv());
     this.watchServer();
     this.serverRestarts++;
+  }
+
+  /** SIGUSR2 makes the server write a heap snapshot here: the measure of what it retains. */
+  private readonly heapDir = join(tmpdir(), `modelrelay-chaos-${process.pid}`);
+
+  private serverEnv(): Record<string, string> {
+    return { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${this.heapDir}` };
+  }
+
+  /** Bytes of the server's heap snapshot: what it retains once V8 has collected everything it can
+   * (a snapshot collects first). The server is held up for the second or so it takes. */
+  async retainedHeap(timeoutMs = 30_000): Promise<number> {
+    const before = new Set(readdirSync(this.heapDir));
+    this.server.signal('SIGUSR2');
+    const file = (await until(() => readdirSync(this.heapDir).find((f) => !before.has(f)), 'the heap snapshot', timeoutMs)) as string;
+    // The snapshot is written on the server's main thread: once it answers again, the file is whole.
+    await until(() => this.health().then(() => true, () => false), 'the server after its heap snapshot', timeoutMs);
+    const bytes = statSync(join(this.heapDir, file)).size;
+    rmSync(join(this.heapDir, file), { force: true });
+    return bytes;
   }
 
   /** The server process's resident memory, bytes. */
@@ -201,5 +224,6 @@ export class Fleet {
     await this.proxies.stop();
     await this.server?.kill();
     await Promise.all(this.backends.map((b) => b.proc?.kill()));
+    rmSync(this.heapDir, { recursive: true, force: true });
   }
 }

@@ -90,7 +90,7 @@ export const WORKER_FAULTS: WorkerFault[] = [
       const n = await w.proxy.stall();
       // Both ends notice only by their heartbeats; the worker reconnects on a fresh connection.
       await w.registeredAfter(before, 'after the stall', ctx.recoveryMs);
-      await w.proxy.cut(); // whatever is left of the stalled one
+      await w.proxy.cutStalled(); // what is left of the stalled one (never the new one)
       return `${n} connection(s) stalled`;
     },
   },

@@ -61,4 +61,9 @@ export class RemoteProxy {
   stall(): Promise<number> {
     return this.host.call({ op: 'stall', proxy: this.port });
   }
+
+  /** Resets the connections `stall` stopped (not ones opened since). */
+  cutStalled(): Promise<number> {
+    return this.host.call({ op: 'cut-stalled', proxy: this.port });
+  }
 }

@@ -6,11 +6,15 @@ import { bodyDigest } from '../../src/mock-backend/content.js';
 
 export type Route = 'chat' | 'messages';
 
-/** What the backend is told to do (x-mock-* headers), and what the client does. */
+/** What the backend is told to do (x-mock-* headers), and what the client does. Only failures the
+ * relay takes for this request's alone: the backend's own 4xx and 500 answers, and a death after
+ * bytes went out. A reset before any answer, or a 502-504, says the backend is sick (issue 15):
+ * the request fails over to every other worker and counts against each one's circuit breaker, so
+ * a few of them take the whole model out of rotation for a while. That is a fault of the fleet,
+ * not of one request: a "backend down" fault kind (faults.ts) is where it belongs. */
 export type Script =
   | { kind: 'normal' }
   | { kind: 'status'; status: number }
-  | { kind: 'reset' }
   | { kind: 'dies-after'; tokens: number }
   | { kind: 'client-abort'; afterMs: number };
 
@@ -30,7 +34,7 @@ export interface RequestPlan {
 /** The outcomes a request may have; all but `violation` are allowed by the soak's invariants. */
 export type Outcome =
   | 'ok' // whole and exact
-  | 'planned-error' // the error status (or reset) the backend was told to give
+  | 'planned-error' // the error status the backend was told to give
   | 'planned-death' // a stream whose backend died as told: the exact prefix, then an error event
   | 'worker-lost' // a stream whose worker was lost after it began: an exact prefix, then an error event
   | 'client-abort'
@@ -74,15 +78,13 @@ export function makePlan(n: number, rnd: () => number, models: string[], tag: st
   const firstDelayMs = pick([0, 0, 10, 50, 200, 400]);
   const r = rnd();
   const script: Script =
-    r < 0.05
-      ? { kind: 'status', status: pick([400, 429, 500, 503]) }
-      : r < 0.08
-        ? { kind: 'reset' }
-        : r < 0.14 && stream
-          ? { kind: 'dies-after', tokens: 1 + Math.floor(rnd() * (tokens - 1)) }
-          : r < 0.19
-            ? { kind: 'client-abort', afterMs: Math.floor(rnd() * 400) }
-            : { kind: 'normal' };
+    r < 0.06
+      ? { kind: 'status', status: pick([400, 404, 429, 500]) }
+      : r < 0.13 && stream
+        ? { kind: 'dies-after', tokens: 1 + Math.floor(rnd() * (tokens - 1)) }
+        : r < 0.18
+          ? { kind: 'client-abort', afterMs: Math.floor(rnd() * 400) }
+          : { kind: 'normal' };
   const content = `chaos ${tag} request ${n}: ${rnd().toString(36).slice(2)}`;
   const body =
     route === 'chat'
@@ -96,7 +98,6 @@ export function makePlan(n: number, rnd: () => number, models: string[], tag: st
     'x-mock-first-delay-ms': String(firstDelayMs),
   };
   if (script.kind === 'status') headers['x-mock-status'] = String(script.status);
-  if (script.kind === 'reset') headers['x-mock-reset'] = '1';
   if (script.kind === 'dies-after') headers['x-mock-reset-after'] = String(script.tokens);
   if (route === 'messages') headers['anthropic-version'] = '2023-06-01';
   return { n, route, stream, model, tokens, delayMs, firstDelayMs, script, body, headers };
@@ -182,7 +183,8 @@ export function readStream(route: Route, text: string): StreamRead {
 /** Anthropic errors carry no code: tell ours apart by their messages (src/core, src/server). */
 function anthropicCode(message: string): string {
   if (/disconnected mid-response/.test(message)) return 'worker_lost';
-  if (/failed mid-stream|backend call failed|backend .* is unreachable/.test(message)) return 'backend_error';
+  if (/failed mid-stream|backend call failed/.test(message)) return 'backend_error';
+  if (/backend .* is unreachable|has a working backend|closed the connection before answering/.test(message)) return 'backend_unreachable';
   if (/not served by any connected worker/.test(message)) return 'model_not_found';
   if (/shut(ting)? down/.test(message)) return 'shutting_down';
   if (/failed on \d+ workers in a row/.test(message)) return 'requeue_exhausted';
@@ -251,7 +253,6 @@ export function judge(p: RequestPlan, o: Observed, ctx: Context): Verdict {
     if (p.script.kind === 'status' && o.status === p.script.status) {
       return /mock backend b\d+ failed with status/.test(o.text) ? { outcome: 'planned-error' } : violation(`status ${o.status} without the backend's body: ${o.text.slice(0, 200)}`);
     }
-    if (p.script.kind === 'reset' && o.status === 502 && code === 'backend_error') return { outcome: 'planned-error' };
     if (o.status === 502 && code === 'requeue_exhausted') {
       return ctx.workerFaults.length > ctx.maxRequeues ? { outcome: 'requeue-exhausted' } : violation(`requeue_exhausted with only ${ctx.workerFaults.length} worker faults under way`);
     }
@@ -268,7 +269,7 @@ export function judge(p: RequestPlan, o: Observed, ctx: Context): Verdict {
     const content = p.route === 'chat' ? j.choices?.[0]?.message?.content : j.content?.[0]?.text;
     if (typeof content !== 'string' || !whole(p, content, ctx.backends)) return violation(`wrong answer: ${JSON.stringify(content)?.slice(0, 300)}`);
     if (j.model !== p.model) return violation(`answer for model ${j.model}, asked ${p.model}`);
-    if (p.script.kind === 'status' || p.script.kind === 'reset') return violation(`a 200 where the backend was told to fail (${p.script.kind})`);
+    if (p.script.kind === 'status') return violation('a 200 where the backend was told to fail');
     return { outcome: 'ok' };
   }
 
@@ -279,7 +280,7 @@ export function judge(p: RequestPlan, o: Observed, ctx: Context): Verdict {
   if (s.ended) {
     if (s.error) return violation('an error event and a proper end');
     if (prefix.tokens !== p.tokens) return violation(`the stream ended properly after ${prefix.tokens} of ${p.tokens} tokens`);
-    if (p.script.kind === 'dies-after' || p.script.kind === 'status' || p.script.kind === 'reset') return violation(`a whole stream where the backend was told to fail (${p.script.kind})`);
+    if (p.script.kind === 'dies-after' || p.script.kind === 'status') return violation(`a whole stream where the backend was told to fail (${p.script.kind})`);
     return { outcome: 'ok' };
   }
   if (!s.error) return violation(`silently truncated after ${prefix.tokens} tokens: ${o.text.slice(-200)}`);

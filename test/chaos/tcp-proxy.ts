@@ -7,6 +7,7 @@ import { once } from 'node:events';
 interface Pair {
   client: Socket;
   upstream: Socket;
+  stalled: boolean;
 }
 
 export class FaultProxy {
@@ -40,15 +41,23 @@ export class FaultProxy {
     return n;
   }
 
-  /** Stops moving bytes on every open connection (they stay open until `cut` or an end gives up). */
+  /** Stops moving bytes on every open connection (they stay open until `cutStalled` or `cut`). */
   stall(): number {
-    for (const { client, upstream } of this.pairs) {
-      client.unpipe(upstream);
-      upstream.unpipe(client);
-      client.pause();
-      upstream.pause();
+    for (const p of this.pairs) {
+      p.stalled = true;
+      p.client.unpipe(p.upstream);
+      p.upstream.unpipe(p.client);
+      p.client.pause();
+      p.upstream.pause();
     }
     return this.pairs.size;
+  }
+
+  /** Resets the connections `stall` stopped, and only those: the worker's new one stays. */
+  cutStalled(): number {
+    const stalled = [...this.pairs].filter((p) => p.stalled);
+    for (const p of stalled) this.drop(p);
+    return stalled.length;
   }
 
   async close(): Promise<void> {
@@ -58,7 +67,7 @@ export class FaultProxy {
 
   private accept(client: Socket): void {
     const upstream = connect({ host: '127.0.0.1', port: this.targetPort, noDelay: true });
-    const pair: Pair = { client, upstream };
+    const pair: Pair = { client, upstream, stalled: false };
     this.pairs.add(pair);
     client.pipe(upstream);
     upstream.pipe(client);

@@ -75,9 +75,9 @@ test('a stream longer than both heartbeat timeouts completes without either side
   assert.equal(worker.count('reconnecting'), 0);
 });
 
-// Found by the chaos soak: a process held up past its heartbeat timeout (a GC pause, a starved or
-// paused VM) judged its peer's silence before reading the frames that had arrived meanwhile, and
-// dropped a link that had been alive all along.
+// Found looking into workers the chaos soak saw dropped: a process held up past its heartbeat
+// timeout (a GC pause, a starved or paused VM) judged its peer's silence before reading the frames
+// that had arrived meanwhile, and dropped a link that had been alive all along.
 test('a server held up past its heartbeat timeout reads what its workers sent before judging them silent', { timeout: 30_000 }, async () => {
   const mock = await startMock(['--name', 'held']);
   const server = await startServer(['--heartbeat-interval', '0.2', '--heartbeat-timeout', '1']);
