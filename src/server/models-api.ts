@@ -33,6 +33,7 @@ export function serveModels(req: IncomingMessage, res: ServerResponse, path: str
   } catch {
     return sendError(res, flavor, new RelayError('invalid_request', 'The model id in the path is not valid percent-encoding.'));
   }
+  if (id === '') return sendError(res, flavor, new RelayError('model_not_found', 'The path names no model id.'));
   if (id.length > MAX_MODEL_NAME) {
     return sendError(res, flavor, new RelayError('model_not_found', `No model has an id of ${id.length} characters; the limit is ${MAX_MODEL_NAME}.`));
   }
