@@ -66,14 +66,14 @@ describe('failover before the first byte', () => {
   });
 
   test('a backend still loading its model (503 "Loading model") is skipped, then used once loaded', async () => {
-    const [server, ready, loading] = await Promise.all([startServer(), startMock(['--name', 'ready']), startMock(['--name', 'loading', '--loading-ms', '4000'])]);
+    const [server, ready, loading] = await Promise.all([startServer(), startMock(['--name', 'ready']), startMock(['--name', 'loading', '--loading-ms', '10000'])]);
     await startWorker({ server, backend: ready.url, name: 'ready' });
     const wL = await startWorker({ server, backend: loading.url, name: 'loading' });
     await wL.waitMsg('backend down');
     await server.waitMsg('worker backend down', { worker: 'loading' });
     for (let i = 0; i < 5; i++) assert.equal((await chat(server)).status, 200);
     assert.equal((await loading.stats()).requests, 0, 'nothing was sent to the loading backend');
-    await server.waitMsg('worker backend up', { worker: 'loading' }, 20_000);
+    await server.waitMsg('worker backend up', { worker: 'loading' }, 40_000);
     await until(async () => {
       assert.equal((await chat(server)).status, 200);
       return (await loading.stats()).requests > 0;
