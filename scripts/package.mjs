@@ -129,13 +129,16 @@ function sqliteAddon(node) {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const gypArgs = ['--release', `--nodedir=${node.home}`, '--jobs=max'];
+  // Under `npm run`, npm's own config reaches node-gyp as npm_config_* and beats its --nodedir flag:
+  // Debian's npm sets nodedir=/usr, which would build against the system Node's headers (ABI 115).
+  const gypEnv = { ...process.env, npm_config_nodedir: node.home };
   const sqlite = ['Release/sqlite3.a', 'Release/obj.target/deps/sqlite3.a', 'Release/obj.target/sqlite3/gen/sqlite3/sqlite3.o', 'Release/obj.target/deps/locate_sqlite3.stamp'];
   let built = false;
   if (sqlite.every((f) => existsSync(join(src, 'build', f)))) {
     log(`compiling better-sqlite3 ${version}'s binding for Node ${node.version} (SQLite itself as npm ci compiled it)`);
     execFileSync('cp', ['-R', `${src}/.`, work]);
     try {
-      run(process.execPath, [gyp, 'configure', ...gypArgs], { cwd: work, timeout: 5 * 60_000 });
+      run(process.execPath, [gyp, 'configure', ...gypArgs], { cwd: work, env: gypEnv, timeout: 5 * 60_000 });
       // -o: take these as they are (make would rebuild them: their command line names Node's headers).
       run('make', ['-C', join(work, 'build'), `-j${Math.max(1, availableParallelism())}`, 'BUILDTYPE=Release', ...sqlite.flatMap((f) => ['-o', f]), 'better_sqlite3'], { timeout: 10 * 60_000 });
       checkAddon(node, src, join(work, 'build', 'Release', ADDON_FILE));
@@ -150,7 +153,7 @@ function sqliteAddon(node) {
     log(`compiling better-sqlite3 ${version} for Node ${node.version} (once; about two minutes)`);
     for (const part of ['binding.gyp', 'package.json', 'src', 'deps']) execFileSync('cp', ['-R', join(src, part), work]);
     try {
-      run(process.execPath, [gyp, 'rebuild', ...gypArgs], { cwd: work, timeout: 20 * 60_000 });
+      run(process.execPath, [gyp, 'rebuild', ...gypArgs], { cwd: work, env: gypEnv, timeout: 20 * 60_000 });
     } catch (e) {
       throw (/not found|No such file|python|make|g\+\+|cc:/i.test(e.message) ? new Unavailable(`cannot compile better-sqlite3: ${e.message}`) : e);
     }
