@@ -1,4 +1,5 @@
 // The only place frames are parsed: text → validated message, or a typed failure with its close code.
+import { isUtf8 } from 'node:buffer';
 import { CloseCode, ServerMessage, WorkerMessage, type MessageOf } from './messages.js';
 import type { z } from 'zod';
 
@@ -78,7 +79,7 @@ function fastWorkerMessage(raw: unknown): WorkerMessage | undefined {
   if (headers !== undefined && !isStringRecord(headers)) return undefined;
   if (body !== undefined && typeof body !== 'string') return undefined;
   if (tc !== undefined) {
-    if (typeof tc !== 'object' || tc === null) return undefined;
+    if (typeof tc !== 'object' || tc === null || Array.isArray(tc)) return undefined;
     const t = tc as Record<string, unknown>;
     for (const k of ['prompt_tokens', 'completion_tokens', 'total_tokens']) if (t[k] !== undefined && !isCount(t[k])) return undefined;
   }
@@ -157,6 +158,9 @@ function unpackBinary(frame: Buffer): Record<string, unknown> | undefined {
   if (frame.length < 4) return undefined;
   const h = frame.readUInt32BE(0);
   if (h > frame.length - 4) return undefined;
+  // Text must be text: decoding invalid UTF-8 would hand the client replacement characters in
+  // place of what the backend said, with no error anywhere (a text frame's is checked by ws).
+  if (!isUtf8(frame.subarray(4))) return undefined;
   let raw: unknown;
   try {
     raw = JSON.parse(frame.toString('utf8', 4, 4 + h));
