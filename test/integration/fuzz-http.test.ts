@@ -78,8 +78,14 @@ async function stillUp(): Promise<void> {
 test('arbitrary methods, paths, headers and bodies: a route-shaped answer or the backend relayed unchanged, never a 500', async () => {
   await fc.assert(
     fc.asyncProperty(method, path, headers, body, async (m, p, h, b) => {
-      const res = await request(`${server.url}${p}`, { method: m, headers: h, body: m === 'GET' || m === 'HEAD' ? undefined : b });
-      const text = await res.body.text();
+      let res: Awaited<ReturnType<typeof request>>;
+      let text: string;
+      try {
+        res = await request(`${server.url}${p}`, { method: m, headers: h, body: m === 'GET' || m === 'HEAD' ? undefined : b });
+        text = await res.body.text();
+      } catch (err) {
+        throw new Error(`${m} ${p} ${JSON.stringify(h)} ${JSON.stringify(String(b).slice(0, 200))}: the request failed: ${(err as Error).message}`);
+      }
       // The backend's own answer, relayed (a stream's headers are the relay's: SSE and X-Request-Id).
       if (res.headers['x-mock-backend'] || (res.statusCode === 200 && res.headers['content-type']?.includes('text/event-stream') && res.headers['x-request-id'])) return;
       assert.notEqual(res.statusCode, 500, `500 for ${m} ${p}: ${text}`);
