@@ -46,17 +46,19 @@ const body = fc.oneof(
   { weight: 1, arbitrary: fc.constant('') },
 );
 
-/** The relay's own error answers: a status it documents and the route's shape, never internal_error. */
-function checkRelayAnswer(p: string, m: string, status: number, text: string): void {
-  const route = (p.split('?')[0]!.replace(/(.)\/$/, '$1'));
+/** The relay's own error answers: a status it documents and the route's shape, never internal_error.
+ * The models routes answer in Anthropic's shape when the request carries `anthropic-version`. */
+function checkRelayAnswer(p: string, m: string, h: Record<string, string>, status: number, text: string): void {
+  const route = p.split('?')[0]!.replace(/(.)\/$/, '$1');
+  const models = route === '/v1/models' || route.startsWith('/v1/models/');
   if (status === 200) {
-    assert.ok(route === '/health' || route === '/healthz' || (route === '/v1/models' && m === 'GET'), `a 200 of the relay's own for ${m} ${p}`);
+    assert.ok(route === '/health' || route === '/healthz' || (models && m === 'GET'), `a 200 of the relay's own for ${m} ${p}`);
     return;
   }
   assert.ok([400, 404, 405, 408, 413, 429, 502, 503, 504].includes(status), `status ${status} for ${m} ${p}: ${text.slice(0, 200)}`);
   if (m === 'HEAD') return;
   const j = JSON.parse(text);
-  if (route.startsWith('/v1/messages')) {
+  if (route.startsWith('/v1/messages') || (models && h['anthropic-version'] !== undefined)) {
     assert.equal(j.type, 'error', `Anthropic shape for ${m} ${p}: ${text}`);
     assert.equal(typeof j.error?.type, 'string');
     assert.equal(typeof j.error?.message, 'string');
@@ -89,7 +91,7 @@ test('arbitrary methods, paths, headers and bodies: a route-shaped answer or the
       // The backend's own answer, relayed (a stream's headers are the relay's: SSE and X-Request-Id).
       if (res.headers['x-mock-backend'] || (res.statusCode === 200 && res.headers['content-type']?.includes('text/event-stream') && res.headers['x-request-id'])) return;
       assert.notEqual(res.statusCode, 500, `500 for ${m} ${p}: ${text}`);
-      checkRelayAnswer(p, m, res.statusCode, text);
+      checkRelayAnswer(p, m, h, res.statusCode, text);
     }),
     { numRuns: 300 },
   );
