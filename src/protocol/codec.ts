@@ -99,7 +99,8 @@ function notJson(): { ok: false; closeCode: number; reason: string } {
 }
 
 const isId = (x: unknown): x is string => typeof x === 'string' && x.length > 0 && x.length <= 256;
-const isCount = (x: unknown): boolean => typeof x === 'number' && Number.isInteger(x) && x >= 0;
+// Safe integers, as zod's int() (a count past 2^53 is not one the schema takes).
+const isCount = (x: unknown): boolean => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 
 function isStringRecord(x: unknown): boolean {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) return false;

@@ -216,8 +216,10 @@ test('the SSE splitter emits whole events only, and loses or reorders nothing ho
   );
 });
 
-test('usage extraction never throws and reports only non-negative integer counts', () => {
-  const usageish = fc.record({ usage: fc.oneof(counts, fc.jsonValue()), message: fc.oneof(fc.record({ usage: fc.jsonValue() }), fc.jsonValue()) }, { requiredKeys: [] });
+test('usage extraction never throws and reports only counts the protocol can carry (non-negative safe integers)', () => {
+  const big = fc.oneof(fc.nat(), fc.constantFrom(2 ** 53 - 1, 2 ** 53, 2 ** 52 + 1, 1e300));
+  const huge = fc.record({ input_tokens: big, cache_read_input_tokens: big, prompt_tokens: big, completion_tokens: big, output_tokens: big }, { requiredKeys: [] });
+  const usageish = fc.record({ usage: fc.oneof(counts, huge, fc.jsonValue()), message: fc.oneof(fc.record({ usage: fc.oneof(huge, fc.jsonValue()) }), fc.jsonValue()) }, { requiredKeys: [] });
   fc.assert(
     fc.property(usageish, fc.string({ maxLength: 10 }), fc.nat(40), (obj, junk, cut) => {
       const json = JSON.stringify(obj);
@@ -226,7 +228,8 @@ test('usage extraction never throws and reports only non-negative integer counts
       c.fromBody(json + junk);
       for (const r of [c.result(), UsageCollector.fromBytes(Buffer.from(json.slice(cut) + junk))]) {
         if (r === undefined) continue;
-        for (const v of [r.prompt_tokens, r.completion_tokens, r.total_tokens]) if (v !== undefined) assert.ok(Number.isInteger(v) && v >= 0, `count ${v}`);
+        for (const v of [r.prompt_tokens, r.completion_tokens, r.total_tokens]) if (v !== undefined) assert.ok(Number.isSafeInteger(v) && v >= 0, `count ${v}`);
+        assert.ok(WorkerMessage.safeParse({ type: 'response_complete', request_id: 'r', status_code: 200, token_counts: r }).success, `the server takes ${JSON.stringify(r)}`);
       }
     }),
     RUNS,

@@ -64,6 +64,8 @@ test('response_complete and request fast paths accept what the schema accepts an
     '{"type":"response_complete","request_id":"r","status_code":200,"body":5}',
     // Found by test/unit/fuzz-codec.test.ts: the fast path took an array for the token_counts object.
     '{"type":"response_complete","request_id":"r","status_code":200,"token_counts":[]}',
+    // ...and a count past 2^53 (zod's int() takes safe integers only).
+    '{"type":"response_complete","request_id":"r","status_code":200,"token_counts":{"completion_tokens":9007199254740992}}',
   ]) {
     const d = decodeWorkerMessage(bad);
     assert.equal(d.ok, false, bad);
