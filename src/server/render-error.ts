@@ -49,9 +49,12 @@ export function sendClientError(socket: Duplex, err: NodeJS.ErrnoException & { r
   socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
 
-/** Anthropic when raw bytes start with a request line for /v1/messages…, else OpenAI's. */
+/** Anthropic when raw bytes start with a request line for /v1/messages… (or for /v1/models… with an
+ * `anthropic-version` header, as the models routes choose), else OpenAI's. */
 function flavorOfRequestLine(raw: Buffer | undefined): ApiFlavor {
-  const line = raw?.toString('latin1', 0, Math.min(raw.length, 512));
-  const target = line === undefined ? undefined : /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ (\/[^\s?]*)/.exec(line)?.[1];
-  return target?.startsWith('/v1/messages') ? 'anthropic' : 'openai';
+  const head = raw?.toString('latin1', 0, Math.min(raw.length, 16 * 1024));
+  const target = head === undefined ? undefined : /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ (\/[^\s?]*)/.exec(head)?.[1];
+  if (target?.startsWith('/v1/messages')) return 'anthropic';
+  if ((target === '/v1/models' || target?.startsWith('/v1/models/')) && /\r\nanthropic-version:/i.test(head!)) return 'anthropic';
+  return 'openai';
 }

@@ -100,7 +100,15 @@ test('arbitrary methods, paths, headers and bodies: a route-shaped answer or the
 
 test('a request node:http cannot parse is answered in the shape of the route its request line names', async () => {
   // Found by the property above: an unknown method on /v1/messages got the OpenAI shape.
-  for (const [line, anthropic] of [['FROB /v1/messages HTTP/1.1', true], ['FROB /v1/messages/count_tokens?x=1 HTTP/1.1', true], ['FROB /v1/chat/completions HTTP/1.1', false], ['\u0001garbage', false]] as const) {
+  const cases = [
+    ['FROB /v1/messages HTTP/1.1', true],
+    ['FROB /v1/messages/count_tokens?x=1 HTTP/1.1', true],
+    ['FROB /v1/chat/completions HTTP/1.1', false],
+    ['FROB /v1/models HTTP/1.1', false],
+    ['FROB /v1/models/ HTTP/1.1\r\nAnthropic-Version: 2023-06-01', true],
+    ['\u0001garbage', false],
+  ] as const;
+  for (const [line, anthropic] of cases) {
     const text = await rawExchange(Buffer.from(`${line}\r\nhost: relay\r\n\r\n`));
     assert.match(text, /^HTTP\/1\.1 400 /, line);
     const j = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4));
