@@ -22,6 +22,53 @@ export interface FleetConfig {
   logLevel: string;
 }
 
+/** A line of the server's log about a worker (or the server stopping), on the soak's clock. */
+export interface WorkerEvent {
+  at: number;
+  msg: string;
+  worker: string;
+  reason: string;
+}
+
+/** Who the server had connected, from its own log: to tell what it could know at a moment. */
+export class ServerView {
+  private readonly intervals = new Map<string, [number, number][]>();
+
+  constructor(events: WorkerEvent[], end: number) {
+    const open = new Map<string, number>();
+    const close = (w: string, at: number): void => {
+      const from = open.get(w);
+      if (from === undefined) return;
+      open.delete(w);
+      this.intervals.set(w, [...(this.intervals.get(w) ?? []), [from, at]]);
+    };
+    for (const e of events) {
+      if (e.msg === 'worker registered') {
+        close(e.worker, e.at);
+        open.set(e.worker, e.at);
+      } else if (e.msg === 'worker disconnected') close(e.worker, e.at);
+      else if (e.msg === 'server stopping') for (const w of [...open.keys()]) close(w, e.at);
+    }
+    for (const w of [...open.keys()]) close(w, end);
+  }
+
+  /** Whether, at some moment in [from, to], the server had none of `workers` connected. */
+  noneConnected(workers: string[], from: number, to: number): boolean {
+    const spans = workers.flatMap((w) => this.intervals.get(w) ?? []).filter(([a, b]) => b > from && a < to).sort((x, y) => x[0] - y[0]);
+    let covered = from;
+    for (const [a, b] of spans) {
+      if (a > covered) return true;
+      covered = Math.max(covered, b);
+    }
+    return covered < to;
+  }
+
+  /** How many times the server lost one of `workers` in [from, to]. */
+  losses(workers: string[], from: number, to: number): number {
+    return workers.reduce((n, w) => n + (this.intervals.get(w) ?? []).filter(([, b]) => b >= from && b <= to).length, 0);
+  }
+}
+
 /** The models the load uses; every worker also serves one model of its own (`own-wN`). */
 export const SHARED_MODELS = ['alpha', 'beta'];
 
@@ -112,7 +159,7 @@ export class Fleet {
   serverRestarts = 0;
 
   /** The server's log lines about workers coming and going, with the soak's clock (ms). */
-  readonly workerEvents: { at: number; line: string }[] = [];
+  readonly workerEvents: WorkerEvent[] = [];
   clock: () => number = () => 0;
 
   constructor(readonly cfg: FleetConfig) {}
@@ -121,7 +168,7 @@ export class Fleet {
     this.server.maxLines = 5000;
     this.server.onLine = (l) => {
       if (l.msg === 'worker registered' || l.msg === 'worker disconnected' || l.msg === 'closing worker connection' || l.msg === 'worker draining' || l.level === 'warn' || l.level === 'error') {
-        this.workerEvents.push({ at: this.clock(), line: `${l.msg} ${String(l['worker'] ?? '')} ${l['reason'] ?? l['code'] ?? ''}`.trim() });
+        this.workerEvents.push({ at: this.clock(), msg: String(l.msg), worker: String(l['worker'] ?? ''), reason: String(l['reason'] ?? l['code'] ?? '') });
       }
     };
   }
@@ -160,6 +207,11 @@ export class Fleet {
     return this.server.url;
   }
 
+  /** Names of the workers serving `model`. */
+  workersFor(model: string): string[] {
+    return this.workers.filter((w) => w.models.includes(model)).map((w) => w.name);
+  }
+
   /** Backend names of the workers serving `model`. */
   backendsFor(model: string): string[] {
     return this.workers.filter((w) => w.models.includes(model)).map((w) => w.backend.name);
@@ -184,6 +236,7 @@ export class Fleet {
   /** Stops the server (SIGTERM drain or SIGKILL) and starts it again on the same port. */
   async restartServer(signal: 'SIGTERM' | 'SIGKILL', timeoutMs: number): Promise<void> {
     this.server.signal(signal);
+    this.workerEvents.push({ at: this.clock(), msg: 'server stopping', worker: '', reason: signal });
     await Promise.race([
       this.server.exited,
       new Promise((_, reject) => setTimeout(() => reject(new Error('the server did not exit')), timeoutMs).unref()),

@@ -39,6 +39,7 @@ export type Outcome =
   | 'worker-lost' // a stream whose worker was lost after it began: an exact prefix, then an error event
   | 'client-abort'
   | 'restart' // refused, cut or failed while the server restarted
+  | 'unserved' // 404: the server had no worker for the model at that moment (one lost without a planned fault)
   | 'requeue-exhausted' // lost more workers than --max-requeues allows, with that many faults under way
   | 'violation';
 
@@ -65,6 +66,10 @@ export interface Context {
   /** The worker faults whose window overlapped the lifetime (a new fault kind that allows a new
    * outcome, like a backend down for a while, says so in `judge` by looking here). */
   workerFaults: { kind: string; target: string }[];
+  /** From the server's own log: it had no worker of the model at some moment of the lifetime. */
+  unserved: boolean;
+  /** From the server's own log: how many times it lost a worker of the model meanwhile. */
+  serverLosses: number;
   maxRequeues: number;
 }
 
@@ -248,13 +253,18 @@ export function judge(p: RequestPlan, o: Observed, ctx: Context): Verdict {
   if (o.status !== 200) {
     const code = errorCode(p.route, o.text);
     if (o.status === 503 && code === 'shutting_down') return restartOr('503 shutting_down outside a server restart');
-    // A server that just started knows no worker yet (see the README's Limits and errors).
-    if (o.status === 404 && code === 'model_not_found') return restartOr('404 model_not_found outside a server restart');
+    // A server that just started knows no worker yet; and a worker can be lost without a planned
+    // fault (its heartbeat missed on a starved machine): then the model is unserved for a moment.
+    if (o.status === 404 && code === 'model_not_found') {
+      if (ctx.duringRestart) return { outcome: 'restart' };
+      return ctx.unserved ? { outcome: 'unserved' } : violation('404 model_not_found while the server had a worker for the model');
+    }
     if (p.script.kind === 'status' && o.status === p.script.status) {
       return /mock backend b\d+ failed with status/.test(o.text) ? { outcome: 'planned-error' } : violation(`status ${o.status} without the backend's body: ${o.text.slice(0, 200)}`);
     }
     if (o.status === 502 && code === 'requeue_exhausted') {
-      return ctx.workerFaults.length > ctx.maxRequeues ? { outcome: 'requeue-exhausted' } : violation(`requeue_exhausted with only ${ctx.workerFaults.length} worker faults under way`);
+      const lost = Math.max(ctx.workerFaults.length, ctx.serverLosses);
+      return lost > ctx.maxRequeues ? { outcome: 'requeue-exhausted' } : violation(`requeue_exhausted with only ${lost} workers lost meanwhile`);
     }
     return violation(`status ${o.status} (${code ?? 'no code'}) for script ${p.script.kind}: ${o.text.slice(0, 300)}`);
   }

@@ -7,7 +7,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
 import { prng } from '../helpers/prng.js';
 import { until } from '../helpers/cluster.js';
-import { Fleet, SHARED_MODELS, type FleetConfig } from './cluster.js';
+import { Fleet, SHARED_MODELS, ServerView, type FleetConfig, type WorkerEvent } from './cluster.js';
 import { WORKER_FAULTS, serverRestart, type FaultContext, type WorkerFault } from './faults.js';
 import { judge, makePlan, pathOf, plannedMs, type Observed, type Outcome, type RequestPlan, type Verdict } from './requests.js';
 
@@ -60,7 +60,9 @@ export interface SoakReport {
   hangBoundMs: number;
   longestMs: number;
   /** What the server said about workers coming and going (soak clock). */
-  workerEvents: { at: number; line: string }[];
+  workerEvents: WorkerEvent[];
+  /** Workers the server dropped for silence while no fault was on them (a starved machine). */
+  unplannedDrops: number;
   /** The longest the soak's own event loop (clients and fault proxies) was held up. */
   soakLagMaxMs: number;
 }
@@ -85,7 +87,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const recoveryMs = 30_000;
 
   const fleet = new Fleet(cfg);
-  const report: SoakReport = { options: o, requests: [], faults: [], problems: [], checks: [], hangBoundMs: 0, longestMs: 0, workerEvents: [], soakLagMaxMs: 0 };
+  const report: SoakReport = { options: o, requests: [], faults: [], problems: [], checks: [], hangBoundMs: 0, longestMs: 0, workerEvents: [], unplannedDrops: 0, soakLagMaxMs: 0 };
   const agent = new Agent({ keepAliveTimeout: 4_000, connections: o.clients * 2 });
   try {
     await fleet.start();
@@ -220,17 +222,25 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
 
     // ---------- verdicts ----------
     const restarts = report.faults.filter((f) => f.kind === 'server-restart');
+    const view = new ServerView(fleet.workerEvents, at());
     for (const r of report.requests) {
       const overlaps = (f: FaultRecord): boolean => f.start < r.end && f.end > r.start;
+      const workers = fleet.workersFor(r.plan.model);
       r.verdict = judge(r.plan, r.observed, {
         backends: fleet.backendsFor(r.plan.model),
         duringRestart: restarts.some(overlaps),
         workerFaults: report.faults.filter((f) => f.kind !== 'server-restart' && overlaps(f)).map((f) => ({ kind: f.kind, target: f.target })),
+        // The soak's clock reads a log line a moment after the server wrote it: a little slack.
+        unserved: view.noneConnected(workers, r.start - 250, r.end + 250),
+        serverLosses: view.losses(workers, r.start - 250, r.end + 250),
         maxRequeues: s.maxRequeues,
       });
       report.longestMs = Math.max(report.longestMs, r.end - r.start);
     }
     report.hangBoundMs = Math.max(...report.requests.map((r) => boundMs(r.plan)));
+    report.unplannedDrops = fleet.workerEvents.filter(
+      (e) => e.msg === 'closing worker connection' && e.reason.startsWith('heartbeat timeout') && !report.faults.some((f) => f.target === e.worker && f.start <= e.at && f.end >= e.at - 1000),
+    ).length;
 
     // ---------- after the storm ----------
     await afterStorm(fleet, agent, report, rss, heapBase, o);
@@ -362,7 +372,7 @@ async function send(agent: Agent, base: string, plan: RequestPlan, boundMs: numb
 
 // ---------- the report ----------
 
-const OUTCOMES: Outcome[] = ['ok', 'planned-error', 'planned-death', 'worker-lost', 'client-abort', 'restart', 'requeue-exhausted', 'violation'];
+const OUTCOMES: Outcome[] = ['ok', 'planned-error', 'planned-death', 'worker-lost', 'client-abort', 'restart', 'unserved', 'requeue-exhausted', 'violation'];
 
 export function violations(r: SoakReport): RequestRecord[] {
   return r.requests.filter((x) => x.verdict?.outcome === 'violation');
@@ -393,6 +403,7 @@ export function formatReport(r: SoakReport): string {
   lines.push(...table([['faults', 'injected', 'failed to recover', 'e.g.'], ...faultRows], true));
   lines.push('');
   lines.push(`longest request ${(r.longestMs / 1000).toFixed(1)} s (hang bound ${(r.hangBoundMs / 1000).toFixed(0)} s); the soak's own event loop was held up ${r.soakLagMaxMs.toFixed(0)} ms at most`);
+  lines.push(`workers the server dropped for silence with no fault on them (a starved machine): ${r.unplannedDrops}`);
   for (const c of r.checks) lines.push(`ok   ${c}`);
   for (const p of r.problems) lines.push(`FAIL ${p}`);
   const bad = violations(r);
@@ -400,7 +411,7 @@ export function formatReport(r: SoakReport): string {
   for (const v of bad.slice(0, 20)) {
     const near = r.faults.filter((f) => f.start < v.end + 100 && f.end > v.start - 100).map((f) => `${f.kind} ${f.target} ${(f.start / 1000).toFixed(1)}-${(f.end / 1000).toFixed(1)}s`);
     lines.push(`  #${v.plan.n} ${v.plan.route}${v.plan.stream ? ' stream' : ''} ${v.plan.model} ${JSON.stringify(v.plan.script)} ${(v.start / 1000).toFixed(1)}-${(v.end / 1000).toFixed(1)}s: ${v.verdict?.detail}${near.length ? ` [faults: ${near.join(', ')}]` : ''}`);
-    const said = r.workerEvents.filter((e) => e.at > v.start - 4000 && e.at < v.end + 500).map((e) => `${(e.at / 1000).toFixed(2)}s ${e.line}`);
+    const said = r.workerEvents.filter((e) => e.at > v.start - 4000 && e.at < v.end + 500).map((e) => `${(e.at / 1000).toFixed(2)}s ${e.msg} ${e.worker} ${e.reason}`.trim());
     if (said.length) lines.push(`    server: ${said.slice(-12).join('; ')}`);
   }
   return lines.join('\n');
