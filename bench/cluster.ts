@@ -54,8 +54,8 @@ export async function startRelay(backendUrl: string, o: RelayOptions = {}): Prom
     'server.js',
     ['--listen', `127.0.0.1:${port}`, '--worker-secret', SECRET, '--max-queue-len', '0', '--log-level', logLevel, ...(o.serverArgs ?? [])],
     // The bench runs thousands of streams from one address through one worker claiming 4096 slots:
-    // lift the per-address and per-worker caps (as env vars, which older builds simply ignore).
-    { ...o.server, env: { MAX_CONNECTIONS_PER_IP: '0', MAX_WORKER_CONCURRENCY: '65536', ...o.server?.env }, ...(o.dist ? { dist: o.dist } : {}) },
+    // lift the connection and per-worker caps (as env vars, which older builds simply ignore).
+    { ...o.server, env: { MAX_CONNECTIONS_PER_IP: '0', MAX_CONNECTIONS: '0', MAX_WORKER_CONCURRENCY: '65536', ...o.server?.env }, ...(o.dist ? { dist: o.dist } : {}) },
   );
   await waitHttp(server, `${url}/health`);
   const workers: Child[] = [];

@@ -43,7 +43,8 @@ export function mockHelp(): string {
     ...rows,
     '',
     'per-request headers: x-mock-tokens, x-mock-delay-ms, x-mock-first-delay-ms, x-mock-status,',
-    '  x-mock-split-utf8: 1, x-mock-chunk-bytes: N, x-mock-hang: 1, x-mock-reset: 1, x-mock-reset-once: KEY, x-mock-reset-after: K',
+    '  x-mock-split-utf8: 1, x-mock-chunk-bytes: N, x-mock-hang: 1, x-mock-reset: 1, x-mock-reset-once: KEY, x-mock-reset-after: K,',
+    '  x-mock-digest: 1 (the first token carries a digest of the request body)',
   ].join('\n');
 }
 

@@ -1,14 +1,15 @@
 // The deterministic text, token counts and vectors the mock answers with.
+import { createHash } from 'node:crypto';
 
 /** The multi-byte text used by x-mock-split-utf8: a 2-byte and a 4-byte UTF-8 sequence. */
 export const SPLIT_TEXT = 'é😀';
 /** The 4-byte sequence of 😀, where the split write cuts. */
 export const SPLIT_BYTES = Buffer.from('😀', 'utf8');
 
-/** `[name] tok1`, ` tok2`, … one string per content token. */
-export function tokenPieces(name: string, n: number, splitUtf8: boolean, chunkBytes: number): string[] {
+/** `[name] tok1`, ` tok2`, … one string per content token; with a `digest`, `[name] #digest tok1`. */
+export function tokenPieces(name: string, n: number, splitUtf8: boolean, chunkBytes: number, digest?: string): string[] {
   const pieces = new Array<string>(n);
-  for (let i = 0; i < n; i++) pieces[i] = i === 0 ? `[${name}] tok1` : ` tok${i + 1}`;
+  for (let i = 0; i < n; i++) pieces[i] = i === 0 ? `[${name}] ${digest ? `#${digest} ` : ''}tok1` : ` tok${i + 1}`;
   if (splitUtf8 && n > 0) pieces[n - 1] += ` ${SPLIT_TEXT}`;
   if (chunkBytes > 0) {
     // one padding string per request, not per token
@@ -16,6 +17,12 @@ export function tokenPieces(name: string, n: number, splitUtf8: boolean, chunkBy
     for (let i = 0; i < n; i++) pieces[i] += pad;
   }
   return pieces;
+}
+
+/** What x-mock-digest puts in an answer: 16 hex digits of the SHA-256 of the request body as
+ * received, so a test can tell that an answer is for exactly the body it sent. */
+export function bodyDigest(body: string): string {
+  return createHash('sha256').update(body, 'utf8').digest('hex').slice(0, 16);
 }
 
 /** Whitespace-separated words in every string under `v` (role/type tags skipped), at least 1. */

@@ -23,6 +23,8 @@ export interface Plan {
   resetOnce: string | undefined;
   /** Destroy the socket after this many tokens were written (streaming). */
   resetAfter: number | undefined;
+  /** Put a digest of the request body in the first token (see `bodyDigest`). */
+  digest: boolean;
 }
 
 export interface PlanDefaults {
@@ -58,5 +60,6 @@ export function planFor(h: IncomingHttpHeaders, d: PlanDefaults): Plan {
     reset: flag(h, 'x-mock-reset'),
     resetAfter: num(h, 'x-mock-reset-after'),
     resetOnce: typeof h['x-mock-reset-once'] === 'string' ? h['x-mock-reset-once'] : undefined,
+    digest: flag(h, 'x-mock-digest'),
   };
 }

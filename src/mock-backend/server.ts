@@ -3,7 +3,7 @@
 
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tokenPieces } from './content.js';
+import { bodyDigest, tokenPieces } from './content.js';
 import type { Body, Dialect, Turn } from './dialect.js';
 import { chatDialect } from './dialect-chat.js';
 import { completionsDialect } from './dialect-completions.js';
@@ -97,7 +97,7 @@ export async function startMockBackend(opts: MockOptions = {}): Promise<MockBack
       includeUsage: route.includeUsage(b),
       seq: 0,
     };
-    const pieces = tokenPieces(name, plan.tokens, plan.splitUtf8, plan.chunkBytes);
+    const pieces = tokenPieces(name, plan.tokens, plan.splitUtf8, plan.chunkBytes, plan.digest ? bodyDigest(raw) : undefined);
     if (b['stream'] === true) answerStream(x, route, turn, pieces, plan);
     else answerWhole(x, route, turn, pieces, plan);
   }

@@ -1,4 +1,5 @@
 // The only place frames are parsed: text → validated message, or a typed failure with its close code.
+import { isUtf8 } from 'node:buffer';
 import { CloseCode, ServerMessage, WorkerMessage, type MessageOf } from './messages.js';
 import type { z } from 'zod';
 
@@ -78,7 +79,7 @@ function fastWorkerMessage(raw: unknown): WorkerMessage | undefined {
   if (headers !== undefined && !isStringRecord(headers)) return undefined;
   if (body !== undefined && typeof body !== 'string') return undefined;
   if (tc !== undefined) {
-    if (typeof tc !== 'object' || tc === null) return undefined;
+    if (typeof tc !== 'object' || tc === null || Array.isArray(tc)) return undefined;
     const t = tc as Record<string, unknown>;
     for (const k of ['prompt_tokens', 'completion_tokens', 'total_tokens']) if (t[k] !== undefined && !isCount(t[k])) return undefined;
   }
@@ -98,7 +99,8 @@ function notJson(): { ok: false; closeCode: number; reason: string } {
 }
 
 const isId = (x: unknown): x is string => typeof x === 'string' && x.length > 0 && x.length <= 256;
-const isCount = (x: unknown): boolean => typeof x === 'number' && Number.isInteger(x) && x >= 0;
+// Safe integers, as zod's int() (a count past 2^53 is not one the schema takes).
+const isCount = (x: unknown): boolean => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 
 function isStringRecord(x: unknown): boolean {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) return false;
@@ -157,6 +159,9 @@ function unpackBinary(frame: Buffer): Record<string, unknown> | undefined {
   if (frame.length < 4) return undefined;
   const h = frame.readUInt32BE(0);
   if (h > frame.length - 4) return undefined;
+  // Text must be text: decoding invalid UTF-8 would hand the client replacement characters in
+  // place of what the backend said, with no error anywhere (a text frame's is checked by ws).
+  if (!isUtf8(frame.subarray(4))) return undefined;
   let raw: unknown;
   try {
     raw = JSON.parse(frame.toString('utf8', 4, 4 + h));

@@ -40,6 +40,16 @@ export interface ServerConfig {
   maxBufferedBytes: number;
   /** Open TCP connections one peer address may hold (clients and workers alike). 0 = no cap. */
   maxConnectionsPerIp: number;
+  /** Open TCP connections in all (clients and workers alike). 0 = no cap. */
+  maxConnections: number;
+  /** Largest request line plus headers a client may send; beyond it 431 (node:http maxHeaderSize). */
+  maxHeaderBytes: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutMs: number;
+  /** Worker connections at once, registered or not; beyond it the upgrade gets 503. */
+  maxWorkers: number;
+  /** Worker connections that upgraded but have not registered yet; beyond it the upgrade gets 503. */
+  maxPendingWorkers: number;
   /** The most concurrent requests one worker's registration may claim. */
   maxWorkerConcurrency: number;
   /** Queued streams get SSE keep-alive comments this often (0 = off). */
@@ -72,6 +82,11 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   bodyTimeoutMs: 60_000,
   maxBufferedBytes: 256 * 1024 * 1024,
   maxConnectionsPerIp: 256,
+  maxConnections: 8192,
+  maxHeaderBytes: 16 * 1024,
+  keepAliveTimeoutMs: 65_000,
+  maxWorkers: 1024,
+  maxPendingWorkers: 64,
   maxWorkerConcurrency: 256,
   queueKeepaliveMs: 0,
   registerTimeoutMs: 5_000,

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { Auth } from '../auth/index.js';
-import { ModelAliases, RelayError, Scheduler } from '../core/index.js';
+import { ModelAliases, Scheduler } from '../core/index.js';
 import type { Logger } from '../log.js';
 import { SqliteStore, UsageBatcher, defaultDataDir, type Store } from '../store/index.js';
 import { Telemetry } from '../telemetry/index.js';
@@ -19,11 +19,13 @@ import { DEFAULT_SERVER_CONFIG, MAX_MODEL_NAME, type ServerConfig } from './conf
 import { LogLimiter } from '../log-limiter.js';
 import { BodyBudget } from './body-budget.js';
 import { KeyLimits } from './key-limits.js';
-import { capConnectionsPerAddress } from './connection-cap.js';
+import { capConnections } from './connection-cap.js';
 import { createHttpHandler } from './http-api.js';
 import { TlsFront, loadTlsPair } from './tls-front.js';
 import { errorBody } from './render-error.js';
+import { sendClientError } from './render-error.js';
 import { Relay } from './relay.js';
+import { WorkerAdmission } from './worker-admission.js';
 import { WorkerGateway } from './worker-gateway.js';
 import { WorkerSession } from './worker-session.js';
 
@@ -75,7 +77,8 @@ export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Prom
   const gate = new AdminGate(auth.admin, telemetry, proxies, config.authFailuresPerMinute);
   const admin = new AdminApi({ gate, relay, auth, telemetry, usage: () => usage?.totals() ?? new Map(), keyLimits });
   const httpOptions = {
-    keepAliveTimeout: 65_000,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    maxHeaderSize: config.maxHeaderBytes,
     // Slow senders: headers within the header timeout; the whole request within both timeouts
     // (a backstop for the body deadline the API enforces itself, in the route's error shape).
     headersTimeout: config.headerTimeoutMs,
@@ -103,7 +106,12 @@ export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Prom
     : createServer(httpOptions, handler);
   // With TLS the port is a front listener that hands TLS connections to the HTTPS server.
   const listener: NetServer = tls ? tls.front(http as HttpsServer, config.headerTimeoutMs) : http;
-  capConnectionsPerAddress(listener, config.maxConnectionsPerIp, (addr) => connectionLog.warn(addr, { peer: addr, max: config.maxConnectionsPerIp }, 'connection refused: too many open connections from one address'));
+  capConnections(listener, { total: config.maxConnections, perAddress: config.maxConnectionsPerIp }, (reason, addr) =>
+    reason === 'total'
+      ? connectionLog.warn('total', { peer: addr, max: config.maxConnections }, 'connection refused: the server holds --max-connections connections')
+      : connectionLog.warn(addr, { peer: addr, max: config.maxConnectionsPerIp }, 'connection refused: too many open connections from one address'),
+  );
+  const admission = new WorkerAdmission({ maxWorkers: config.maxWorkers, maxPending: config.maxPendingWorkers });
   const gateway = new WorkerGateway({
     authenticate: (given) => auth.worker(given),
     onAuthFailure: () => telemetry.authFailure('worker'),
@@ -111,21 +119,13 @@ export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Prom
     proxies,
     authFailuresPerMinute: config.authFailuresPerMinute,
     log,
+    refusal: () => admission.refusal(),
     onConnection: (ws, peer, provider, credential) =>
-      new WorkerSession(ws, { peer, provider, credential }, relay, log, { registerTimeoutMs: config.registerTimeoutMs, maxConcurrent: config.maxWorkerConcurrency }),
+      admission.track(ws, new WorkerSession(ws, { peer, provider, credential }, relay, log, { registerTimeoutMs: config.registerTimeoutMs, maxConcurrent: config.maxWorkerConcurrency })),
   });
   http.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
-  http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable) return;
-    // Before a request exists there is no route, hence no shape to choose: the OpenAI one.
-    const [status, text, e] =
-      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'Request Timeout', new RelayError('header_timeout', `The request did not arrive within ${config.headerTimeoutMs / 1000}s.`)]
-        : err.code === 'HPE_HEADER_OVERFLOW'
-          ? [431, 'Request Header Fields Too Large', new RelayError('invalid_request', 'The request headers are too large.')]
-          : [400, 'Bad Request', new RelayError('invalid_request', 'The request is not valid HTTP/1.1.')];
-    const body = errorBody('openai', e);
-    socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  http.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => {
+    if (socket.writable) sendClientError(socket, err, config.headerTimeoutMs);
   });
 
   await new Promise<void>((resolve, reject) => {

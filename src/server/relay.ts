@@ -30,7 +30,7 @@ export interface RelayOptions {
 const now = (): number => performance.now();
 /** Bytes the server queues for one slow client, whatever the worker negotiated; beyond it the
  * stream ends with client_too_slow. With flow-control a worker stays far below it. */
-const STREAM_BUFFER_CAP = 16 * 1024 * 1024;
+export const STREAM_BUFFER_CAP = 16 * 1024 * 1024;
 const LOGGED_MODELS = 10;
 
 export class Relay implements SessionHandlers {
@@ -317,6 +317,7 @@ export class Relay implements SessionHandlers {
     }
     for (const session of [...this.sessions.values()]) session.close(CloseCode.normal, 'server shutdown', 'server_shutdown');
     clearTimeout(this.timer);
+    this.timer = undefined;
     this.timerAt = Infinity;
   }
 
@@ -384,11 +385,18 @@ export class Relay implements SessionHandlers {
     if (at === undefined || at >= this.timerAt) return;
     clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timerAt = Infinity;
-      this.run(this.scheduler.tick(now()));
+    // The deadlines are judged after the poll phase (setImmediate), not in the timers phase before
+    // it: if this process was held up (a GC pause, a starved or paused VM), the frames that arrived
+    // meanwhile are read first, so a worker that kept talking is never taken for silent.
+    const t = setTimeout(() => {
+      setImmediate(() => {
+        if (this.timer !== t) return; // replaced or cleared meanwhile
+        this.timerAt = Infinity;
+        this.run(this.scheduler.tick(now()));
+      });
     }, Math.max(0, at - now()) + 1);
-    this.timer.unref();
+    t.unref();
+    this.timer = t;
   }
 
   /** The client reads too slowly for a worker we can't throttle: end its stream, free the slot. */

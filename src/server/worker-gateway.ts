@@ -21,6 +21,8 @@ export interface GatewayOptions {
   proxies: TrustedProxies;
   authFailuresPerMinute: number;
   log: Logger;
+  /** Why an authenticated worker can't be taken now (worker caps), or undefined. */
+  refusal?(): string | undefined;
   onConnection(ws: WebSocket, peer: string, provider: string, credential: WorkerCredential): void;
 }
 
@@ -55,6 +57,11 @@ export class WorkerGateway {
       this.logLimiter.warn(`failed ${peer}`, { peer, reason: given ? 'wrong secret' : 'missing secret' }, 'worker authentication failed');
       return reject(socket, 401, 'Unauthorized');
     }
+    const full = this.opts.refusal?.();
+    if (full !== undefined) {
+      this.logLimiter.warn('full', { peer, reason: full }, 'worker connection refused');
+      return reject(socket, 503, 'Service Unavailable', { 'retry-after': '1' }, `The worker connection was refused: ${full}; retry shortly.`);
+    }
     const provider = (url.searchParams.get('provider') ?? 'local').slice(0, 64);
     this.wss.handleUpgrade(req, socket, head, (ws) => this.opts.onConnection(ws, peer, provider, credential));
   }
@@ -76,8 +83,9 @@ export class WorkerGateway {
   }
 }
 
-function reject(socket: Duplex, status: number, text: string, extra: Record<string, string> = {}): void {
-  const body = JSON.stringify({ error: { message: text, type: 'invalid_request_error', code: status === 401 ? 'invalid_worker_secret' : String(status) } });
+function reject(socket: Duplex, status: number, text: string, extra: Record<string, string> = {}, message = text): void {
+  const code: string = status === 401 ? 'invalid_worker_secret' : status === 503 ? 'too_many_workers' : String(status);
+  const body = JSON.stringify({ error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', code } });
   const headers = Object.entries({ 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), connection: 'close', ...extra })
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');

@@ -48,8 +48,8 @@ export interface SanitizedRegistration {
 
 // Registration caps: a worker's claims are bounded (what it claims is also what /v1/models and the
 // 404 for an unknown model repeat to anyone who asks).
-const MAX_MODELS = 256;
-const MAX_WORKER_NAME = 128;
+export const MAX_MODELS = 256;
+export const MAX_WORKER_NAME = 128;
 
 export interface SessionOptions {
   registerTimeoutMs: number;

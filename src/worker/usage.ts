@@ -59,7 +59,7 @@ export class UsageCollector {
     return {
       prompt_tokens: this.prompt,
       completion_tokens: this.completion,
-      total_tokens: this.total ?? (this.prompt ?? 0) + (this.completion ?? 0),
+      total_tokens: this.total ?? num((this.prompt ?? 0) + (this.completion ?? 0)),
     };
   }
 
@@ -74,7 +74,7 @@ export class UsageCollector {
     // Anthropic counts cached prompt tokens apart; prompt_tokens (OpenAI's meaning) includes them.
     const input = num(u.input_tokens);
     const cached = (num(u.cache_read_input_tokens) ?? 0) + (num(u.cache_creation_input_tokens) ?? 0);
-    const prompt = num(u.prompt_tokens) ?? (input !== undefined ? input + cached : undefined);
+    const prompt = num(u.prompt_tokens) ?? (input !== undefined ? num(input + cached) : undefined);
     const completion = num(u.completion_tokens) ?? num(u.output_tokens);
     const total = num(u.total_tokens);
     if (prompt !== undefined && (prompt > 0 || this.prompt === undefined)) this.prompt = prompt;
@@ -83,8 +83,10 @@ export class UsageCollector {
   }
 }
 
+/** A count the protocol can carry: a non-negative safe integer (a larger one would make the
+ * server refuse the whole frame, and close this worker). */
 function num(x: unknown): number | undefined {
-  return typeof x === 'number' && Number.isInteger(x) && x >= 0 ? x : undefined;
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 ? x : undefined;
 }
 
 /** The balanced `{...}` that follows `"key":` at `from`, or undefined. Usage objects hold no strings

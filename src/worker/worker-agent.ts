@@ -249,17 +249,23 @@ export class WorkerAgent {
   private heard(): void {
     this.lastHeard = Date.now();
     if (this.watchdog) return;
-    const check = (): void => {
-      const silent = Date.now() - this.lastHeard;
-      if (silent >= this.cfg.heartbeatTimeoutMs) {
-        this.watchdog = undefined;
-        this.log.warn({ silent_ms: silent }, 'server silent past the heartbeat timeout; reconnecting');
-        this.ws?.terminate();
-        return;
-      }
-      this.watchdog = setTimeout(check, this.cfg.heartbeatTimeoutMs - silent);
+    const timeout = this.cfg.heartbeatTimeoutMs;
+    // Judged after the poll phase (setImmediate): if this process was held up, the server's frames
+    // that arrived meanwhile are read (and heard) before its silence is measured.
+    const arm = (ms: number): void => {
+      const t = setTimeout(() => {
+        setImmediate(() => {
+          if (this.watchdog !== t) return; // cleared meanwhile: the connection closed
+          const silent = Date.now() - this.lastHeard;
+          if (silent < timeout) return arm(timeout - silent);
+          this.watchdog = undefined;
+          this.log.warn({ silent_ms: silent }, 'server silent past the heartbeat timeout; reconnecting');
+          this.ws?.terminate();
+        });
+      }, ms);
+      this.watchdog = t;
     };
-    this.watchdog = setTimeout(check, this.cfg.heartbeatTimeoutMs);
+    arm(timeout);
   }
 
   private send(msg: WorkerMessage, bodyBytes?: Buffer): void {

@@ -15,6 +15,10 @@ export type LogLine = Record<string, unknown> & { msg?: string };
 
 export class Proc {
   readonly lines: LogLine[] = [];
+  /** Keep at most about this many lines (the oldest go first): for long-running processes. */
+  maxLines = Infinity;
+  /** Called with every log line as it arrives. */
+  onLine: ((l: LogLine) => void) | undefined;
   readonly stderr: string[] = [];
   private waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -36,6 +40,8 @@ export class Proc {
         line = { msg: text };
       }
       this.lines.push(line);
+      this.onLine?.(line);
+      if (this.lines.length > this.maxLines) this.lines.splice(0, this.lines.length - Math.floor(this.maxLines / 2));
       this.waiters = this.waiters.filter((w) => (w.pred(line) ? (w.resolve(line), false) : true));
     });
     createInterface({ input: child.stderr! }).on('line', (text) => this.stderr.push(text));

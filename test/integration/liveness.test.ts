@@ -47,6 +47,46 @@ test('a stream longer than both heartbeat timeouts completes without either side
   assert.equal(worker.count('reconnecting'), 0);
 });
 
+// Found looking into workers the chaos soak saw dropped: a process held up past its heartbeat
+// timeout (a GC pause, a starved or paused VM) judged its peer's silence before reading the frames
+// that had arrived meanwhile, and dropped a link that had been alive all along.
+test('a server held up past its heartbeat timeout reads what its workers sent before judging them silent', { timeout: 30_000 }, async () => {
+  const mock = await startMock(['--name', 'held']);
+  const server = await startServer(['--heartbeat-interval', '0.2', '--heartbeat-timeout', '1']);
+  const worker = await startWorker({ server, backend: mock.url, name: 'held-w', args: ['--heartbeat-timeout', '30'] });
+  // The worker keeps talking (a stream) while the server is stopped.
+  const res = await fetch(`${server.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-mock-tokens': '30', 'x-mock-delay-ms': '100' },
+    body: JSON.stringify({ model: 'mock-model', stream: true, messages: [] }),
+  });
+  assert.equal(res.status, 200);
+  server.signal('SIGSTOP');
+  await new Promise((r) => setTimeout(r, 2000));
+  server.signal('SIGCONT');
+  const text = await res.text();
+  assert.ok(text.endsWith('data: [DONE]\n\n'), `the stream ended normally: ${text.slice(-200)}`);
+  // Another request after the wake-up: any overdue deadline has been judged by now.
+  const next = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'mock-model', messages: [] }) });
+  assert.equal(next.status, 200);
+  assert.equal(server.count('worker disconnected'), 0, 'the worker was not dropped');
+  assert.equal(worker.count('registered'), 1);
+});
+
+test('a worker held up past its heartbeat timeout reads the pings that arrived before judging the server silent', { timeout: 30_000 }, async () => {
+  const mock = await startMock(['--name', 'paused']);
+  const server = await startServer(['--heartbeat-interval', '0.2', '--heartbeat-timeout', '30']);
+  const worker = await startWorker({ server, backend: mock.url, name: 'paused-w', args: ['--heartbeat-timeout', '1'] });
+  worker.signal('SIGSTOP');
+  await new Promise((r) => setTimeout(r, 2000));
+  worker.signal('SIGCONT');
+  // A request through the worker after the wake-up: its overdue watchdog has run by now.
+  const next = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'mock-model', messages: [] }) });
+  assert.equal(next.status, 200);
+  assert.equal(worker.count('server silent past the heartbeat timeout; reconnecting'), 0, 'the worker kept its link');
+  assert.equal(worker.count('registered'), 1);
+});
+
 test('a refused secret is logged as such and retried slowly, not in a hot loop', { timeout: 20_000 }, async () => {
   const mock = await startMock(['--name', 'refused']);
   const server = await startServer();

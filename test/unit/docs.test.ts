@@ -10,6 +10,7 @@ import { SERVER_FLAGS } from '../../src/cli/server-flags.js';
 import { WORKER_FLAGS } from '../../src/cli/worker-flags.js';
 import { ERRORS } from '../../src/core/errors.js';
 import { RequestErrorCode } from '../../src/protocol/index.js';
+import { LIMITS, formatLimit } from '../../src/server/limits.js';
 import type { FlagSpec } from '../../src/cli/flags.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
 
@@ -102,4 +103,20 @@ test('README metrics table lists exactly the modelrelay_ series the server expor
   const exported = (await metrics.registry.getMetricsAsJSON()).filter((m) => m.name.startsWith('modelrelay_'));
   assert.deepEqual([...documented.keys()].sort(), exported.map((m) => m.name).sort());
   for (const m of exported) assert.equal(documented.get(m.name), String(m.type), `${m.name}: type`);
+});
+
+test('README limits table matches the code, and each tunable limit is a server flag with that default', () => {
+  const table = section('### Limits')
+    .split('\n')
+    .filter((l) => l.startsWith('|') && !l.startsWith('|---') && !l.startsWith('| what '))
+    .map((l) => l.split('|').slice(1, -1).map((c) => c.trim()));
+  const expected = LIMITS.map((l) => [l.what, l.flag ? `\`--${l.flag}\` (${formatLimit(l.value, l.unit)})` : formatLimit(l.value, l.unit), l.refusal]);
+  const render = (rows: string[][]): string => rows.map((r) => `| ${r.join(' | ')} |`).join('\n');
+  assert.equal(render(table), render(expected), 'the README\'s Limits table differs from src/server/limits.ts');
+  for (const l of LIMITS) {
+    if (!l.flag) continue;
+    const flag = SERVER_FLAGS.find((f) => f.name === l.flag);
+    assert.ok(flag, `--${l.flag} is a server flag`);
+    assert.equal(flag.default, l.value, `--${l.flag}: the flag's default and the limit's value agree`);
+  }
 });

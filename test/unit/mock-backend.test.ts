@@ -1,10 +1,13 @@
 // Unit tests of the simulated backend (src/mock-backend), in-process, over real HTTP on loopback.
 
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import { request } from 'undici';
 import { parseMockArgs, startMockBackend, type MockBackend, type MockStats } from '../../src/mock-backend/index.js';
+import { bodyDigest } from '../../src/mock-backend/content.js';
 
 let mock: MockBackend;
 before(async () => {
@@ -169,6 +172,50 @@ describe('mock backend', () => {
     assert.equal(s.aborted, 1);
   });
 
+  test('a call stops counting as active when its client is seen leaving, not when the connection is torn down', async () => {
+    mock.reset();
+    // A stream the client stops reading, so the mock's writes back up and the teardown can't finish.
+    const body = JSON.stringify({ ...chat, stream: true });
+    const socket = connect(mock.port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: m\r\ncontent-type: application/json\r\nx-mock-chunk-bytes: 1048576\r\nx-mock-tokens: 64\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await waitFor((x) => x.active === 1);
+    socket.pause();
+    socket.end(); // the client is gone (FIN); its unread data keeps the connection from closing
+    try {
+      const s = await waitFor((x) => x.active === 0 && x.aborted === 1);
+      assert.equal(s.maxActive, 1);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  test("a client that resets a call and sends its next one at once never shows as two calls at the backend", async () => {
+    // Found by the chaos soak: a worker aborts a call (RST: it leaves unread data behind) and the
+    // server's next request for that slot reaches the backend on another connection right after.
+    const chatHead = (body: string, extra: string): string => `POST /v1/chat/completions HTTP/1.1\r\nhost: m\r\ncontent-type: application/json\r\n${extra}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    for (let i = 0; i < 5; i++) {
+      const next = connect(mock.port, '127.0.0.1');
+      await once(next, 'connect');
+      const first = connect(mock.port, '127.0.0.1');
+      await once(first, 'connect');
+      const body = JSON.stringify({ ...chat, stream: true });
+      first.write(chatHead(body, 'x-mock-chunk-bytes: 65536\r\nx-mock-tokens: 1000\r\n'));
+      await once(first, 'data');
+      await waitFor((x) => x.active === 1);
+      mock.reset();
+      let answered = '';
+      next.on('data', (d) => (answered += d.toString()));
+      // In one tick: reset the first call, send the next.
+      first.destroy();
+      next.write(chatHead(JSON.stringify(chat), 'connection: close\r\n'));
+      await once(next, 'close');
+      assert.match(answered, /^HTTP\/1\.1 200 /);
+      const s = await waitFor((x) => x.active === 0);
+      assert.equal(s.maxActive, 1, `round ${i}: the reset call and the next one overlapped at the backend`);
+    }
+  });
+
   test('x-mock-split-utf8 cuts a character across writes yet decodes whole', async () => {
     for (const stream of [true, false]) {
       const res = await post('/v1/chat/completions', { ...chat, stream }, { 'x-mock-split-utf8': '1', 'x-mock-tokens': '2' });
@@ -186,6 +233,22 @@ describe('mock backend', () => {
         : JSON.parse(text).choices[0].message.content;
       assert.equal(content, '[alpha] tok1 tok2 é😀');
     }
+  });
+
+  test('x-mock-digest puts a digest of the exact request body in the first token, streaming or not', async () => {
+    const body = JSON.stringify({ ...chat, nonce: 'unique-42' });
+    const digest = bodyDigest(body);
+    assert.match(digest, /^[0-9a-f]{16}$/);
+    assert.notEqual(digest, bodyDigest(JSON.stringify({ ...chat, nonce: 'unique-43' })));
+    const whole = (await (await post('/v1/chat/completions', body, { 'x-mock-digest': '1', 'x-mock-tokens': '2' })).body.json()) as any;
+    assert.equal(whole.choices[0].message.content, `[alpha] #${digest} tok1 tok2`);
+    const streamBody = JSON.stringify({ ...chat, stream: true, nonce: 'unique-42' });
+    const text = await (await post('/v1/chat/completions', streamBody, { 'x-mock-digest': '1', 'x-mock-tokens': '2' })).body.text();
+    const content = dataLines(text)
+      .filter((d) => d !== '[DONE]')
+      .map((d) => JSON.parse(d).choices[0]?.delta?.content ?? '')
+      .join('');
+    assert.equal(content, `[alpha] #${bodyDigest(streamBody)} tok1 tok2`);
   });
 
   test('x-mock-chunk-bytes pads each token event to about N bytes', async () => {

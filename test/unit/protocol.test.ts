@@ -62,6 +62,10 @@ test('response_complete and request fast paths accept what the schema accepts an
     '{"type":"response_complete","request_id":"r","status_code":200,"headers":{"a":1}}',
     '{"type":"response_complete","request_id":"r","status_code":200,"token_counts":{"total_tokens":-1}}',
     '{"type":"response_complete","request_id":"r","status_code":200,"body":5}',
+    // Found by test/unit/fuzz-codec.test.ts: the fast path took an array for the token_counts object.
+    '{"type":"response_complete","request_id":"r","status_code":200,"token_counts":[]}',
+    // ...and a count past 2^53 (zod's int() takes safe integers only).
+    '{"type":"response_complete","request_id":"r","status_code":200,"token_counts":{"completion_tokens":9007199254740992}}',
   ]) {
     const d = decodeWorkerMessage(bad);
     assert.equal(d.ok, false, bad);
@@ -116,6 +120,14 @@ test('binary-frames: malformed binary frames are typed failures with 1002', () =
     ['a type without a payload', header('{"type":"pong","current_load":0}', 'x')],
     ['a __proto__ type', header('{"type":"__proto__","request_id":"r"}', 'x')],
     ['a payload message failing its schema', header('{"type":"response_complete","request_id":"r","status_code":42}', 'x')],
+    // Found by test/unit/fuzz-codec.test.ts: invalid UTF-8 became U+FFFD in what the client got.
+    ['a payload that is not UTF-8', Buffer.concat([header('{"type":"response_chunk","request_id":"r"}'), Buffer.from([0x64, 0x80, 0x0a])])],
+    ['a header that is not UTF-8', (() => {
+      const h = Buffer.concat([Buffer.from('{"type":"response_chunk","request_id":"r'), Buffer.from([0xff]), Buffer.from('"}')]);
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(h.length);
+      return Buffer.concat([len, h, Buffer.from('x')]);
+    })()],
   ] as const) {
     const d = decodeBinaryWorkerMessage(frame);
     assert.equal(d.ok, false, what);

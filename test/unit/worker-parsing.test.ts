@@ -44,3 +44,14 @@ test('usage from a body held as bytes: only the tail after the last "usage" is r
   assert.equal(UsageCollector.fromBytes(Buffer.from('{"data":[]}')), undefined);
   assert.equal(UsageCollector.fromBytes(Buffer.from('{"usage":')), undefined, 'a truncated usage object');
 });
+
+test('counts the protocol cannot carry (past 2^53) are dropped, not sent to be refused with the whole frame', () => {
+  // Found by test/unit/fuzz-codec.test.ts: the server refuses such a frame and closes the worker.
+  const u = new UsageCollector();
+  u.fromEvents('data: {"usage":{"prompt_tokens":9007199254740993,"completion_tokens":3}}\n\n');
+  assert.deepEqual(u.result(), { prompt_tokens: undefined, completion_tokens: 3, total_tokens: 3 });
+  const v = new UsageCollector();
+  v.fromEvents('event: message_start\ndata: {"message":{"usage":{"input_tokens":9007199254740990,"cache_read_input_tokens":9007199254740990,"output_tokens":1}}}\n\n');
+  const r = v.result()!;
+  for (const n of [r.prompt_tokens, r.completion_tokens, r.total_tokens]) assert.ok(n === undefined || Number.isSafeInteger(n), String(n));
+});
