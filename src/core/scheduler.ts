@@ -405,7 +405,9 @@ export class Scheduler {
     const r = this.requests.get(id);
     if (!r || r.workerId !== workerId || r.state !== 'running') return [];
     const w = this.workers.get(workerId);
-    if (w) this.breakerFailure(w, now);
+    // A failure its worker explained by reporting the backend down is the health report's to
+    // handle; the breaker is for failures nobody explained.
+    if (w && !w.backendDown) this.breakerFailure(w, now);
     let cmds: Command[];
     if (r.started) cmds = this.finishWithError(r, 'backend_error', reason);
     else if (!this.hasHealthyWorker(r, workerId)) {
@@ -421,6 +423,9 @@ export class Scheduler {
   backendState(workerId: string, up: boolean, reason: string, now: number): Command[] {
     const w = this.workers.get(workerId);
     if (!w || w.backendDown === !up) return [];
+    // Back up: what failed while it was down says nothing about it now (an open breaker would keep
+    // a healthy worker out for its cool-down, and fail requests no other worker can take).
+    if (up) this.breakerSuccess(w);
     this.setBackend(w, !up, reason);
     return up ? this.fill(w, now) : [];
   }

@@ -3,9 +3,9 @@
 // an entry to WORKER_FAULTS (or a server-wide one beside `serverRestart`): its `run` does the harm,
 // waits out the recovery, and returns a short note for the fault log. The first picks go through
 // every kind once (so even the short soak has each), then at random. If the new kind allows an
-// outcome the others don't (a backend down for a while: `w.backend.restart(ms)`, and answers that
-// are 502 backend_unreachable from it), teach `judge` in requests.ts, which is told the faults that
-// overlapped each request.
+// outcome the others don't (as `backend-down` does: a stream its backend was killed under), teach
+// `judge` in requests.ts, which is told the faults that overlapped each request.
+import { until } from '../helpers/cluster.js';
 import type { Fleet, FleetWorker } from './cluster.js';
 
 export interface FaultContext {
@@ -92,6 +92,23 @@ export const WORKER_FAULTS: WorkerFault[] = [
       await w.registeredAfter(before, 'after the stall', ctx.recoveryMs);
       await w.proxy.cutStalled(); // what is left of the stalled one (never the new one)
       return `${n} connection(s) stalled`;
+    },
+  },
+  {
+    name: 'backend-down',
+    what: "SIGKILL the worker's backend for 1-4 s, start it again on its port; the worker stays",
+    async run(ctx, w) {
+      const down = 1000 + Math.floor(ctx.rnd() * 3000);
+      const proc = w.proc;
+      const [downs, ups] = [proc.count('backend down'), proc.count('backend up')];
+      await w.backend.restart(down);
+      // A worker that noticed (a call failed, or a probe did) must put itself back by its probes;
+      // one that sent nothing meanwhile may never have noticed.
+      if (proc.count('backend down') > downs) {
+        await until(() => proc.count('backend up') > ups, `${w.name} to see its backend up again`, ctx.recoveryMs);
+        return `down ${down} ms, noticed`;
+      }
+      return `down ${down} ms, not noticed`;
     },
   },
 ];

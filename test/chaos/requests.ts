@@ -40,6 +40,7 @@ export type Outcome =
   | 'client-abort'
   | 'restart' // refused, cut or failed while the server restarted
   | 'unserved' // 404: the server had no worker for the model at that moment (one lost without a planned fault)
+  | 'backend-down' // its backend was killed after the answer began: a prefix then an error (no other outcome is allowed it)
   | 'requeue-exhausted' // lost more workers than --max-requeues allows, with that many faults under way
   | 'violation';
 
@@ -66,6 +67,8 @@ export interface Context {
   /** The worker faults whose window overlapped the lifetime (a new fault kind that allows a new
    * outcome, like a backend down for a while, says so in `judge` by looking here). */
   workerFaults: { kind: string; target: string }[];
+  /** Backends killed (the backend-down fault) while the request lived. */
+  downBackends: string[];
   /** From the server's own log: it had no worker of the model at some moment of the lifetime. */
   unserved: boolean;
   /** From the server's own log: how many times it lost a worker of the model meanwhile. */
@@ -262,6 +265,9 @@ export function judge(p: RequestPlan, o: Observed, ctx: Context): Verdict {
     if (p.script.kind === 'status' && o.status === p.script.status) {
       return /mock backend b\d+ failed with status/.test(o.text) ? { outcome: 'planned-error' } : violation(`status ${o.status} without the backend's body: ${o.text.slice(0, 200)}`);
     }
+    // A backend killed after it began answering (status sent): too late to try another worker.
+    // Before any byte it is no answer, and the request must have gone elsewhere: not allowed here.
+    if (o.status === 502 && ctx.downBackends.length > 0 && !p.stream && /The backend call failed/.test(o.text)) return { outcome: 'backend-down' };
     if (o.status === 502 && code === 'requeue_exhausted') {
       const lost = Math.max(ctx.workerFaults.length, ctx.serverLosses);
       return lost > ctx.maxRequeues ? { outcome: 'requeue-exhausted' } : violation(`requeue_exhausted with only ${lost} workers lost meanwhile`);
@@ -297,6 +303,8 @@ export function judge(p: RequestPlan, o: Observed, ctx: Context): Verdict {
   switch (s.error.code) {
     case 'backend_error':
       if (p.script.kind === 'dies-after' && prefix.tokens === p.script.tokens) return { outcome: 'planned-death' };
+      // Its own backend killed under it: any exact prefix of that backend's text (or none yet).
+      if (prefix.tokens === 0 ? ctx.downBackends.length > 0 : ctx.downBackends.includes(prefix.backend)) return { outcome: 'backend-down' };
       return violation(`backend_error after ${prefix.tokens} tokens for script ${JSON.stringify(p.script)}: ${s.error.message}`);
     case 'worker_lost':
       return { outcome: 'worker-lost' };

@@ -230,6 +230,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         backends: fleet.backendsFor(r.plan.model),
         duringRestart: restarts.some(overlaps),
         workerFaults: report.faults.filter((f) => f.kind !== 'server-restart' && overlaps(f)).map((f) => ({ kind: f.kind, target: f.target })),
+        downBackends: report.faults.filter((f) => f.kind === 'backend-down' && overlaps(f)).map((f) => fleet.workers.find((w) => w.name === f.target)!.backend.name),
         // The soak's clock reads a log line a moment after the server wrote it: a little slack.
         unserved: view.noneConnected(workers, r.start - 250, r.end + 250),
         serverLosses: view.losses(workers, r.start - 250, r.end + 250),
@@ -372,7 +373,7 @@ async function send(agent: Agent, base: string, plan: RequestPlan, boundMs: numb
 
 // ---------- the report ----------
 
-const OUTCOMES: Outcome[] = ['ok', 'planned-error', 'planned-death', 'worker-lost', 'client-abort', 'restart', 'unserved', 'requeue-exhausted', 'violation'];
+const OUTCOMES: Outcome[] = ['ok', 'planned-error', 'planned-death', 'worker-lost', 'client-abort', 'restart', 'unserved', 'backend-down', 'requeue-exhausted', 'violation'];
 
 export function violations(r: SoakReport): RequestRecord[] {
   return r.requests.filter((x) => x.verdict?.outcome === 'violation');

@@ -1312,6 +1312,30 @@ describe('circuit breaker', () => {
     assert.deepEqual(s.tick(3021), [dispatch('p2', 'w')]);
   });
 
+  it('a worker whose backend was reported down and then up is in rotation at once, whatever failed meanwhile', () => {
+    const s = make({ breakerFailures: 2, breakerCooldownMs: 10_000 });
+    s.registerWorker(worker('w', ['m'], 2), 0);
+    // Failures before the worker noticed: they open the breaker.
+    for (const id of ['a', 'b']) {
+      assert.deepEqual(s.submit(id, 'm', 1), [dispatch(id, 'w')]);
+      s.complete(id, 'w', 1, 'backend_failure');
+    }
+    assert.equal(s.workerList()[0]!.breaker, 'open');
+    s.backendState('w', false, 'unreachable', 2);
+    assert.deepEqual(s.backendState('w', true, '', 3), []);
+    assert.equal(s.workerList()[0]!.breaker, 'closed', 'the health report supersedes the breaker');
+    assert.deepEqual(s.submit('c', 'm', 4), [dispatch('c', 'w')], 'not kept out for the cool-down');
+  });
+
+  it('a failure explained by a down report does not count against the breaker', () => {
+    const s = make({ breakerFailures: 1, breakerCooldownMs: 10_000 });
+    s.registerWorker(worker('w', ['m'], 2), 0);
+    assert.deepEqual(s.submit('a', 'm', 1), [dispatch('a', 'w')]);
+    s.backendState('w', false, 'unreachable', 2);
+    expectFail(s.backendUnavailable('a', 'w', 'unreachable', 2), 'a', 'backend_unreachable');
+    assert.equal(s.workerList()[0]!.breaker, 'closed');
+  });
+
   it('failing fast never shows capacity: only successful completions count as proven', () => {
     const s = make();
     s.registerWorker(worker('fast-fail', ['m'], 8), 0);
