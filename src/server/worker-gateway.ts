@@ -84,7 +84,7 @@ export class WorkerGateway {
 }
 
 function reject(socket: Duplex, status: number, text: string, extra: Record<string, string> = {}, message = text): void {
-  const code: string = status === 401 ? 'invalid_worker_secret' : status === 503 ? 'too_many_workers' : String(status);
+  const code: string = status === 401 ? 'invalid_worker_secret' : status === 503 ? 'too_many_workers' : status === 429 ? 'auth_rate_limited' : 'route_not_found';
   const body = JSON.stringify({ error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', code } });
   const headers = Object.entries({ 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), connection: 'close', ...extra })
     .map(([k, v]) => `${k}: ${v}\r\n`)

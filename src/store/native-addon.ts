@@ -12,11 +12,13 @@ export const SQLITE_ADDON_FILE = 'better_sqlite3.node';
 
 /** The addon object to hand better-sqlite3 as `nativeBinding`, or undefined to let it find its own. */
 export function sqliteAddon(): object | undefined {
-  if (typeof MODELRELAY_STANDALONE === 'undefined') return undefined;
-  const file = join(dirname(process.execPath), SQLITE_ADDON_FILE);
+  // A checkout run on another Node than npm ci compiled for (the suite on Node 24) names its own.
+  const named = process.env['MODELRELAY_SQLITE_ADDON'];
+  if (typeof MODELRELAY_STANDALONE === 'undefined' && !named) return undefined;
+  const file = named || join(dirname(process.execPath), SQLITE_ADDON_FILE);
   try {
     return createRequire(process.execPath)(file) as object;
   } catch (err) {
-    throw new Error(`cannot load SQLite's native addon ${file}, which must sit beside the executable: ${(err as Error).message}`);
+    throw new Error(`cannot load SQLite's native addon ${file}${named ? ' (MODELRELAY_SQLITE_ADDON)' : ', which must sit beside the executable'}: ${(err as Error).message}`);
   }
 }

@@ -42,6 +42,7 @@ const DROP_FROM_BACKEND = new Set(['content-encoding', 'date', 'server', 'set-co
 export class RequestRunner implements Dispatcher.DispatchHandler {
   readonly id: string;
   private cancelled = false;
+  private silent = false;
   private unacked = 0;
   private controller: DispatchController | undefined;
   private retried = false;
@@ -67,9 +68,12 @@ export class RequestRunner implements Dispatcher.DispatchHandler {
     this.body = req.body;
   }
 
-  cancel(): void {
+  /** `acknowledge`: answer the server's cancel (cancel-ack); a worker that is stopping sends
+   * nothing, and its closing link tells the server the request was lost. */
+  cancel(acknowledge = true): void {
     if (this.cancelled) return;
     this.cancelled = true;
+    this.silent = !acknowledge;
     this.controller?.abort(new Error('cancelled'));
   }
 
@@ -204,7 +208,7 @@ export class RequestRunner implements Dispatcher.DispatchHandler {
   }
 
   private acknowledgeCancel(): RunnerOutcome {
-    if (this.opts.cancelAck) this.opts.send({ type: 'response_complete', request_id: this.id, status_code: 499 });
+    if (this.opts.cancelAck && !this.silent) this.opts.send({ type: 'response_complete', request_id: this.id, status_code: 499 });
     return 'cancelled';
   }
 

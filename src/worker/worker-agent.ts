@@ -130,7 +130,7 @@ export class WorkerAgent {
   stop(): void {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
-    for (const r of this.runners.values()) r.cancel();
+    for (const r of this.runners.values()) r.cancel(false);
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.watchdog);
     clearTimeout(this.refreshTimer);
@@ -224,7 +224,7 @@ export class WorkerAgent {
       this.watchdog = undefined;
       const wasReady = this.state === 'ready';
       // Work on a lost link can't be delivered: the server requeues or fails it. Stop the GPU.
-      for (const r of this.runners.values()) r.cancel();
+      for (const r of this.runners.values()) r.cancel(false);
       if (this.state === 'stopped') return;
       if (wasReady) this.log.warn({ code, reason: reason.toString() }, 'disconnected from server');
       if (this.draining === 'server') this.draining = undefined;

@@ -19,13 +19,18 @@ describe('worker authentication', () => {
     for (let i = 0; i < 10; i++) {
       const r = await upgradeStatus(direct, 'wrong-secret', { 'x-forwarded-for': `192.0.2.${i}` });
       assert.equal(r.status, 401, `attempt ${i + 1}`);
+      assert.equal(r.code, 'invalid_worker_secret');
     }
     const limited = await upgradeStatus(direct, 'wrong-secret');
     assert.equal(limited.status, 429, 'the eleventh failure in a minute is rate-limited');
     assert.ok(Number(limited.retryAfter) > 0, 'Retry-After is set');
+    assert.equal(limited.code, 'auth_rate_limited', 'a named code, not the status as a string');
     assert.equal((await upgradeStatus(direct, 'wrong-secret', { 'x-forwarded-for': '203.0.113.78' })).status, 429);
     // The guesser's failures never lock out the real worker sharing its address.
     assert.equal((await upgradeStatus(direct, SECRET)).status, 101, 'the right secret is accepted while failures are limited');
+    // An upgrade anywhere else is a named 404 too.
+    const elsewhere = await upgradeStatus(`${direct.url.replace(/^http/, 'ws')}/v1/worker/elsewhere`, SECRET);
+    assert.deepEqual([elsewhere.status, elsewhere.code], [404, 'route_not_found']);
     assert.equal(direct.count('worker authentication failed'), 5, 'failure lines are rate-limited too');
 
     // trust-proxy on (one hop): the client is the right-most entry, the one our proxy appended.

@@ -150,7 +150,9 @@ export function binaryFrame(msg: Record<string, unknown>, field: 'body' | 'chunk
   return Buffer.concat([len, h, Buffer.from(String(payload))]);
 }
 
+/** The worker endpoint of a server (a `ws://` URL given is taken as it is). */
 export function wsUrl(server: ServerProc | string): string {
+  if (typeof server === 'string' && /^wss?:/.test(server)) return server;
   const base = typeof server === 'string' ? server : server.url;
   return `${base.replace(/^http/, 'ws')}/v1/worker/connect`;
 }
@@ -203,14 +205,25 @@ export async function rawWorker(server: ServerProc | string, name: string, model
 }
 
 /** Outcome of a worker-endpoint upgrade attempt: 101 when it opened, else the HTTP status. */
-export function upgradeStatus(server: ServerProc | string, secret: string, headers: Record<string, string> = {}): Promise<{ status: number; retryAfter?: string }> {
+/** A worker upgrade's answer: its status, Retry-After, and the error body's `code` on a refusal. */
+export function upgradeStatus(server: ServerProc | string, secret: string, headers: Record<string, string> = {}): Promise<{ status: number; retryAfter?: string; code?: string }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(wsUrl(server), { headers: { 'x-worker-secret': secret, ...headers } });
     ws.on('unexpected-response', (_req, res) => {
       const retryAfter = res.headers['retry-after'];
-      res.resume();
-      ws.terminate();
-      resolve({ status: res.statusCode ?? 0, ...(typeof retryAfter === 'string' ? { retryAfter } : {}) });
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        ws.terminate();
+        let code: string | undefined;
+        try {
+          code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
+        } catch {
+          // not JSON: no code
+        }
+        resolve({ status: res.statusCode ?? 0, ...(typeof retryAfter === 'string' ? { retryAfter } : {}), ...(code ? { code } : {}) });
+      });
     });
     ws.on('open', () => {
       ws.close();
