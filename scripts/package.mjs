@@ -11,6 +11,9 @@
 // better-sqlite3's and Node's versions, the executable by a hash of the sources, the lockfile and
 // this script; a warm run only copies them into dist/bin/. Cold, it takes about a minute.
 //
+// `--runtime` builds nothing: it only makes sure of that Node and its addon and prints their paths
+// as JSON, for running the test suite on Node 24 (scripts/test-node24.mjs).
+//
 // Exit codes: 0 built (or up to date), 1 failed, 3 a prerequisite could not be had (no Node 24 from
 // the registry, no compiler): the tests skip on 3.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -247,6 +250,11 @@ async function quietly(fn) {
 async function main() {
   const node = seaNode();
   const addon = sqliteAddon(node);
+  if (process.argv.includes('--runtime')) {
+    // For the suite on Node 24 (scripts/test-node24.mjs): that Node and an addon built for it.
+    process.stdout.write(`${JSON.stringify({ node: node.bin, addon, version: node.version })}\n`);
+    return;
+  }
   const key = inputsKey(node, addon);
   const built = join(CACHE, 'sea', key);
   if (!existsSync(join(built, 'done'))) {

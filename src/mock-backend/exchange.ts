@@ -59,7 +59,9 @@ export class Exchange {
     this.over('reset');
     const s = this.res.socket;
     if (!s) return;
-    s.end(() => s.destroy());
+    // Node 22+ holds this tick's response writes (corked) until the next tick: end the socket
+    // after them, or they never leave.
+    setImmediate(() => s.end(() => s.destroy()));
   }
 
   private over(outcome: 'completed' | 'aborted' | 'reset'): void {

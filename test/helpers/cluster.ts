@@ -90,11 +90,18 @@ export class Proc {
   }
 }
 
-/** Starts one of the commands in dist/cli with exactly these arguments and environment (plus PATH and HOME). */
+/** What every command inherits besides PATH and HOME: the SQLite addon a run on another Node than
+ * npm ci's names (scripts/test-node24.mjs). */
+function passThrough(): Record<string, string> {
+  const addon = process.env['MODELRELAY_SQLITE_ADDON'];
+  return addon ? { MODELRELAY_SQLITE_ADDON: addon } : {};
+}
+
+/** Starts one of the commands in dist/cli with exactly these arguments and environment (plus PATH, HOME and passThrough()). */
 export function spawnCli(name: string, script: string, args: string[], env: Record<string, string> = {}): Proc {
   const child = spawn(process.execPath, [`${ROOT}dist/cli/${script}`, ...args], {
     cwd: ROOT,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...passThrough(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new Proc(name, child);

@@ -5,9 +5,16 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
+import BetterSqlite from 'better-sqlite3';
+import { sqliteAddon } from '../../src/store/native-addon.js';
 import { SqliteStore, STORE_FILE, StoreOpenError, UsageBatcher, defaultDataDir } from '../../src/store/index.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from '../../src/store/migrations.js';
+
+/** A raw database, with the addon the store itself would load (another Node's, under test:node24). */
+function Database(file: string): BetterSqlite.Database {
+  const addon = sqliteAddon();
+  return new BetterSqlite(file, addon ? { nativeBinding: addon as unknown as string } : {});
+}
 
 
 const root = mkdtempSync(join(tmpdir(), 'mr-store-'));
@@ -60,7 +67,7 @@ describe('SqliteStore', () => {
     // A store written by the first schema: its keys come back with no policy.
     const old = freshDir();
     mkdirSync(old, { recursive: true });
-    const db = new Database(join(old, STORE_FILE));
+    const db = Database(join(old, STORE_FILE));
     db.exec(MIGRATIONS[0]!);
     db.pragma(`application_id = ${APPLICATION_ID}`);
     db.pragma('user_version = 1');
@@ -105,7 +112,7 @@ describe('SqliteStore', () => {
     const dir = freshDir();
     new SqliteStore(dir).close();
     const file = join(dir, STORE_FILE);
-    const db = new Database(file);
+    const db = Database(file);
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
     assert.throws(() => new SqliteStore(dir), (e: Error) => e instanceof StoreOpenError && e.message.includes(file) && /newer ModelRelay/.test(e.message));
@@ -113,7 +120,7 @@ describe('SqliteStore', () => {
     const alien = freshDir();
     new SqliteStore(alien).close();
     for (const suffix of ['', '-wal', '-shm']) rmSync(join(alien, STORE_FILE + suffix), { force: true });
-    const d = new Database(join(alien, STORE_FILE));
+    const d = Database(join(alien, STORE_FILE));
     d.exec('CREATE TABLE notes (x TEXT)');
     d.close();
     assert.throws(() => new SqliteStore(alien), /not a ModelRelay store/);
