@@ -2,6 +2,7 @@
 // reads their JSON log lines, and lets tests await log events instead of sleeping.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { MockStats } from '../../src/mock-backend/types.js';
@@ -172,6 +173,18 @@ export async function startMock(args: string[] = []): Promise<MockProc> {
   p.stats = async () => (await (await fetch(`${p.url}/_mock/stats`)).json()) as MockStats;
   p.reset = async () => void (await fetch(`${p.url}/_mock/reset`, { method: 'POST' })).arrayBuffer();
   return p;
+}
+
+/** A port free on 127.0.0.1 now (for a process that must listen on a known port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 /** Polls `check` until it returns a truthy value: for state only observable by asking (a backend's counters). */

@@ -3,24 +3,13 @@
 // registered the moment a late backend comes up, and a circuit breaker for workers that can't tell.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { after, describe, test } from 'node:test';
-import { killAll, startMock, startServer, startWorker, until, type MockProc } from '../helpers/cluster.js';
+import { killAll, startMock, startServer, startWorker, until, type MockProc, freePort } from '../helpers/cluster.js';
 import { MODEL, chat, messagesBody, post, rawWorker } from './faults-util.js';
 
 after(killAll);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const mockOn = (port: number, args: string[] = []): Promise<MockProc> => startMock(['--listen', `127.0.0.1:${port}`, ...args]);
 

@@ -2,10 +2,9 @@
 // rotation at once (no client error while another worker serves the model) and put back when the
 // restarted llama-server has loaded its model.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, test } from 'node:test';
 import { ensureLlama, startLlama, type LlamaServer } from '../helpers/llama.js';
-import { killAll, startMock, startServer, startWorker, until } from '../helpers/cluster.js';
+import { killAll, startMock, startServer, startWorker, until, freePort } from '../helpers/cluster.js';
 
 const ready = await ensureLlama();
 const skip = 'skip' in ready ? ready.skip : false;
@@ -16,16 +15,6 @@ after(async () => {
   await llama?.close();
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 test('llama-server killed mid-session is taken out of rotation, and put back once restarted', { timeout: 120_000, skip }, async () => {
   const port = await freePort();

@@ -5,11 +5,10 @@
 // every backend down the worker says so, as a single-backend worker does (issue 15).
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { SECRET, killAll, spawnCli, startMock, startServer, startWorker, until, type MockProc, type ServerProc } from '../helpers/cluster.js';
+import { SECRET, killAll, spawnCli, startMock, startServer, startWorker, until, type MockProc, type ServerProc, freePort } from '../helpers/cluster.js';
 import { chatBody, post } from './faults-util.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mr-multi-'));
@@ -18,16 +17,6 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const mockOn = (port: number, args: string[]): Promise<MockProc> => startMock(['--listen', `127.0.0.1:${port}`, ...args]);
 

@@ -8,10 +8,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ADMIN_TOKEN } from '../helpers/admin.js';
-import { SECRET, until } from '../helpers/cluster.js';
+import { SECRET, until, freePort } from '../helpers/cluster.js';
 import { CONTAINERS_CONF, baseImage, mustPodman, podman, podmanProblem, projectImage } from '../helpers/podman.js';
 import { ensureStandalone } from '../helpers/standalone.js';
 import { chatBody, chatStreamContent, post } from '../integration/faults-util.js';
@@ -26,16 +25,6 @@ const containers: string[] = [];
 const volume = `${tag}-data`;
 let image: string;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts a container of the image on the host's network; returns its name. */
 function run(name: string, env: Record<string, string>, command: string[] = [], extra: string[] = []): string {

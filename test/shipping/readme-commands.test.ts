@@ -6,12 +6,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { Proc, killAll, startMock, type MockProc } from '../helpers/cluster.js';
+import { Proc, killAll, startMock, type MockProc, freePort } from '../helpers/cluster.js';
 import { BIN_DIR, ensureStandalone } from '../helpers/standalone.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -77,16 +76,6 @@ function shellLines(heading: string): string[] {
   return lines;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const built = ensureStandalone();
 const skip = built.ok ? false : built.skip;
