@@ -44,7 +44,8 @@ export function mockHelp(): string {
     '',
     'per-request headers: x-mock-tokens, x-mock-delay-ms, x-mock-first-delay-ms, x-mock-status,',
     '  x-mock-split-utf8: 1, x-mock-chunk-bytes: N, x-mock-hang: 1, x-mock-reset: 1, x-mock-reset-once: KEY, x-mock-reset-after: K,',
-    '  x-mock-digest: 1 (the first token carries a digest of the request body)',
+    '  x-mock-digest: 1 (the first token carries a digest of the request body),',
+    '  x-mock-fault-on: NAME (the status, hang and reset headers apply only on the backend of that --name)',
   ].join('\n');
 }
 

@@ -28,6 +28,8 @@ export interface Plan {
 }
 
 export interface PlanDefaults {
+  /** This backend's name: `x-mock-fault-on` may limit the faults to one backend by it. */
+  name: string;
   tokens: number;
   tokenDelayMs: number;
   failStatus: number | undefined;
@@ -46,8 +48,14 @@ function flag(h: IncomingHttpHeaders, name: string): boolean {
   return v === '1' || v === 'true';
 }
 
+const FAULTS = new Set(['x-mock-status', 'x-mock-hang', 'x-mock-reset', 'x-mock-reset-once', 'x-mock-reset-after']);
+
 export function planFor(h: IncomingHttpHeaders, d: PlanDefaults): Plan {
   const delayMs = num(h, 'x-mock-delay-ms') ?? d.tokenDelayMs;
+  // x-mock-fault-on: NAME: the fault headers are for that backend only; the others answer normally
+  // (so a request retried on another backend can succeed there).
+  const on = h['x-mock-fault-on'];
+  if (typeof on === 'string' && on !== d.name) h = Object.fromEntries(Object.entries(h).filter(([k]) => !FAULTS.has(k)));
   const status = num(h, 'x-mock-status') ?? d.failStatus;
   return {
     tokens: num(h, 'x-mock-tokens') ?? d.tokens,

@@ -31,6 +31,7 @@ export async function startMockBackend(opts: MockOptions = {}): Promise<MockBack
   const name = opts.name ?? 'mock';
   const models = opts.models && opts.models.length > 0 ? opts.models : ['mock-model'];
   const defaults: PlanDefaults = {
+    name,
     tokens: opts.tokens ?? 8,
     tokenDelayMs: opts.tokenDelayMs ?? 0,
     failStatus: opts.failStatus,

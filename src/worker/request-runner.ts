@@ -43,6 +43,9 @@ export class RequestRunner implements Dispatcher.DispatchHandler {
   readonly id: string;
   private cancelled = false;
   private silent = false;
+  /** Part of the answer went to the server (a stream's events): from then on a failure is the
+   * client's to see, as an error event. */
+  private forwarded = false;
   private unacked = 0;
   private controller: DispatchController | undefined;
   private retried = false;
@@ -170,10 +173,11 @@ export class RequestRunner implements Dispatcher.DispatchHandler {
       this.retried = true;
       return this.attempt();
     }
-    // No answer at all: refused or not found means the backend is down; a reset (twice) may be
-    // one bad moment. Either way not an answer: try another worker.
+    // Nothing of the answer sent on (refused or not found means the backend is down; a reset, even
+    // after its status line or part of a body we hold, may be one bad moment, or a crash): the
+    // client has seen nothing, so it is no answer: try another worker.
     const code = errorCode(err);
-    if (this.status === 0 && code !== undefined && (DOWN.has(code) || STALE.has(code))) {
+    if (!this.forwarded && code !== undefined && (DOWN.has(code) || STALE.has(code))) {
       this.unavailable(describeFailure(err, this.opts.backend.origin), DOWN.has(code), () => this.fail(err));
     } else this.fail(err);
     this.finish('failed');
@@ -189,6 +193,7 @@ export class RequestRunner implements Dispatcher.DispatchHandler {
 
   private sendEvents(events: string, c: DispatchController): void {
     if (!events) return;
+    this.forwarded = true;
     this.stream!.usage.fromEvents(events);
     this.opts.send({ type: 'response_chunk', request_id: this.id, chunk: events });
     const window = this.opts.flowWindow;

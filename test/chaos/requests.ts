@@ -40,7 +40,7 @@ export type Outcome =
   | 'client-abort'
   | 'restart' // refused, cut or failed while the server restarted
   | 'unserved' // 404: the server had no worker for the model at that moment (one lost without a planned fault)
-  | 'backend-down' // its backend was killed after the answer began: a prefix then an error (no other outcome is allowed it)
+  | 'backend-down' // a stream whose backend was killed after its first events reached the client: an exact prefix, then an error event
   | 'requeue-exhausted' // lost more workers than --max-requeues allows, with that many faults under way
   | 'violation';
 
@@ -265,9 +265,6 @@ export function judge(p: RequestPlan, o: Observed, ctx: Context): Verdict {
     if (p.script.kind === 'status' && o.status === p.script.status) {
       return /mock backend b\d+ failed with status/.test(o.text) ? { outcome: 'planned-error' } : violation(`status ${o.status} without the backend's body: ${o.text.slice(0, 200)}`);
     }
-    // A backend killed after it began answering (status sent): too late to try another worker.
-    // Before any byte it is no answer, and the request must have gone elsewhere: not allowed here.
-    if (o.status === 502 && ctx.downBackends.length > 0 && !p.stream && /The backend call failed/.test(o.text)) return { outcome: 'backend-down' };
     if (o.status === 502 && code === 'requeue_exhausted') {
       const lost = Math.max(ctx.workerFaults.length, ctx.serverLosses);
       return lost > ctx.maxRequeues ? { outcome: 'requeue-exhausted' } : violation(`requeue_exhausted with only ${lost} workers lost meanwhile`);

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { after, describe, test } from 'node:test';
 import { killAll, startMock, startServer, startWorker, until, type MockProc, freePort } from '../helpers/cluster.js';
-import { MODEL, chat, messagesBody, post, rawWorker } from './faults-util.js';
+import { MODEL, chat, chatBody, chatStreamContent, messagesBody, post, rawWorker } from './faults-util.js';
 
 after(killAll);
 
@@ -37,6 +37,20 @@ describe('failover before the first byte', () => {
       assert.equal((await chat(server)).status, 200);
       return (await revived.stats()).requests > 0;
     }, 'wB serving again');
+  });
+
+  test('a backend that dies after its status line, before its first event: the stream is served whole by the other worker', async () => {
+    const [server, mockA, mockB] = await Promise.all([startServer(), startMock(['--name', 'A']), startMock(['--name', 'B'])]);
+    await Promise.all([startWorker({ server, backend: mockA.url, name: 'wA' }), startWorker({ server, backend: mockB.url, name: 'wB' })]);
+    // On A only: 200 and the SSE headers, then the connection is cut before any event.
+    const fault = { 'x-mock-reset-after': '0', 'x-mock-fault-on': 'A', 'x-mock-tokens': '3' };
+    for (let i = 0; i < 4; i++) {
+      const res = await post(server, '/v1/chat/completions', chatBody({ stream: true }), fault);
+      const text = await res.text();
+      assert.equal(res.status, 200, text);
+      assert.equal(chatStreamContent(text), '[B] tok1 tok2 tok3', 'whole, from B, nothing of A in it');
+    }
+    assert.ok((await mockA.stats()).resets >= 1, 'A was tried and cut the stream');
   });
 
   test('when no other worker has a working backend the client gets the backend error, in the route shape, with the reason', async () => {
