@@ -189,7 +189,9 @@ const MODELS_IN_ERRORS = 5;
 const MAX_BREAKER_COOLDOWN_MS = 60_000;
 const RECENT_IDS_PER_WORKER = 1024;
 /** Times a queue's head may be passed over for requests that prefer the worker freeing a slot. */
-export const MAX_PASSES = 4;
+export const MAX_PASSES = 8;
+/** The waiters' key for requests that prefer no worker. */
+const ANYWHERE = '';
 
 export class Scheduler {
   readonly config: SchedulerConfig;
@@ -215,7 +217,8 @@ export class Scheduler {
   private accepting = true;
   readonly aliases: ModelAliases;
   readonly router: Router<Worker>;
-  private readonly waiters = new AffineWaiters<Req>((r, workerId) => r.state === 'queued' && r.preferred === workerId && this.requests.get(r.id) === r);
+  /** Waiting requests with routing hints, by the worker they prefer (ANYWHERE: none). */
+  private readonly waiters = new AffineWaiters<Req>((r, key) => r.state === 'queued' && (r.preferred ?? ANYWHERE) === key && this.requests.get(r.id) === r);
 
   constructor(config: Partial<SchedulerConfig> = {}, aliases: ModelAliases = new ModelAliases(), routing: Partial<RoutingConfig> = {}) {
     this.config = { ...DEFAULT_SCHEDULER_CONFIG, ...config };
@@ -887,7 +890,11 @@ export class Scheduler {
     this.router.forgetWorker(w.id);
     if (!this.waiters.has(w.id)) return;
     this.waiters.forget(w.id);
-    for (const r of this.requests.values()) if (r.preferred === w.id) r.preferred = undefined;
+    for (const r of this.requests.values()) {
+      if (r.preferred !== w.id) continue;
+      r.preferred = undefined;
+      this.waiters.add(ANYWHERE, r);
+    }
   }
 
   /** The alias target `w` serves the request as: the first it lists (a `*` worker: the first). */
@@ -932,32 +939,37 @@ export class Scheduler {
       if (!r) {
         r = q.shift(now)!.item;
         this.dequeued(r, q);
-        r.route = 'queued';
-        r.matched = 0;
       }
+      this.routedFromQueue(r, w);
       cmds.push(this.assign(r, w, now));
     }
     return cmds;
   }
 
-  /** A waiting request that prefers `w`, taken ahead of the head of `q` (the queue `w` would serve
-   * next): only past a head that does not itself prefer `w`, has been passed fewer than MAX_PASSES
-   * times and was not requeued, and only a request of the head's priority band or above whose
-   * tenant may run. */
+  /** When the head of `q` (the queue `w` would serve next) would rather wait for another worker: a
+   * waiting request that prefers `w`, or else one that prefers no worker (a first turn, placed
+   * anywhere at no cost), taken ahead of it. Only past a head that has been passed fewer than
+   * MAX_PASSES times and was not requeued, and only a request of the head's priority band or above
+   * whose tenant may run. */
   private takeAffine(w: Worker, q: ModelQueue, now: number): Req | undefined {
-    if (!this.waiters.has(w.id)) return undefined;
     const head = q.peek(now)!.item;
     const level = q.peekLevel;
-    if (level < 0 || head.preferred === w.id || head.passes >= MAX_PASSES) return undefined;
-    const r = this.waiters.take(w.id, (c) => c.slot!.level <= level && !this.tenantBlocked(c.tenant) && this.servesRequest(w, c));
+    if (head.preferred === undefined || head.preferred === w.id || level < 0 || head.passes >= MAX_PASSES) return undefined;
+    const accept = (c: Req): boolean => c.slot!.level <= level && !this.tenantBlocked(c.tenant) && this.servesRequest(w, c);
+    const r = this.waiters.take(w.id, accept) ?? this.waiters.take(ANYWHERE, accept);
     if (!r) return undefined;
     head.passes++;
     const rq = this.queues.get(r.model)!;
     rq.remove(r.slot!);
     this.dequeued(r, rq);
-    r.route = 'queued_affinity';
-    r.matched = this.router.index.longest(r.hints?.prefix ?? [], (id) => id === w.id)?.blocks ?? 0;
     return r;
+  }
+
+  /** A queued request goes to `w`: the worker it waited for (queued_affinity), or not (queued). */
+  private routedFromQueue(r: Req, w: Worker): void {
+    const affine = r.preferred !== undefined && r.preferred === w.id;
+    r.route = affine ? 'queued_affinity' : 'queued';
+    r.matched = affine ? (this.router.index.longest(r.hints?.prefix ?? [], (id) => id === w.id)?.blocks ?? 0) : 0;
   }
 
   /** Among the worker's models (and the aliases listing them), the queue whose next request goes
@@ -1002,7 +1014,7 @@ export class Scheduler {
         const w = this.workers.get(id);
         return w !== undefined && this.servesRequest(w, r);
       });
-      if (r.preferred !== undefined) this.waiters.add(r.preferred, r);
+      this.waiters.add(r.preferred ?? ANYWHERE, r);
     }
     if (this.config.queueTimeoutMs > 0) {
       r.queueDeadline = now + this.config.queueTimeoutMs;

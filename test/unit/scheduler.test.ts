@@ -1651,7 +1651,23 @@ describe('cache-aware routing', () => {
       order.push(`${d!.requestId}:${s.routeOf(d!.requestId)}`);
       running = d!.requestId;
     }
-    assert.deepEqual(order, ['a2:queued_affinity', 'a3:queued_affinity', 'a4:queued_affinity', 'a5:queued_affinity', 'b2:queued'], 'the head, passed over MAX_PASSES times, goes next');
+    const passed = Array.from({ length: MAX_PASSES }, (_, i) => `a${i + 2}:queued_affinity`);
+    assert.deepEqual(order, [...passed, 'b2:queued'], 'the head, passed over MAX_PASSES times, goes next');
+  });
+
+  it('a worker nobody waits for takes a first turn (no preference) ahead of a head that waits for another worker', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.registerWorker(worker('B', ['m'], 1), 0);
+    s.submit('a1', 'm', 0, { routing: conv(1, 1) });
+    s.submit('b1', 'm', 0, { routing: conv(2, 1) });
+    s.submit('b2', 'm', 1, { routing: conv(2, 2) }); // the head: waits for B
+    s.submit('new', 'm', 1, { routing: conv(3, 1) }); // a first turn: anywhere
+    s.submit('plain', 'm', 1); // no hints: only ever in fair order
+    assert.deepEqual(s.complete('a1', 'A', 2), [dispatch('new', 'A')]);
+    assert.equal(s.routeOf('new'), 'queued');
+    assert.deepEqual(s.complete('b1', 'B', 3), [dispatch('b2', 'B')]);
+    assert.equal(s.routeOf('b2'), 'queued_affinity');
   });
 
   it('the head keeps its turn when it prefers the freed worker too, or was requeued', () => {
@@ -1702,9 +1718,11 @@ describe('cache-aware routing', () => {
     s.submit('r2', 'm', 0, { routing: conv(1, 2) });
     s.complete('r1', 'A', 1);
     s.submit('r3', 'm', 1);
+    s.complete('r2', 'A', 2); // r3 (no hints) runs in fair order
     const d = s.router.decisions;
     assert.equal(d.least_loaded, 1);
+    assert.equal(d.queued_affinity, 1, 'r2 waited for the worker holding its first turn');
     assert.equal(d.queued, 1);
-    assert.equal(d.prefix + d.affinity + d.load_bound + d.queued_affinity, 0);
+    assert.equal(d.prefix + d.affinity + d.load_bound, 0);
   });
 });
