@@ -92,6 +92,9 @@ export class Router<W extends { id: string }> {
         preferred = candidate(m.workerId);
         reason = 'prefix';
         matched = m.blocks;
+      } else if (!wanted) {
+        // Held only by workers that can't take it now (busy): say so (a second walk, on a miss only).
+        wanted = this.index.longest(hints.prefix, always) !== undefined;
       }
     }
     if (!preferred) return { worker: least, reason: wanted ? 'load_bound' : 'least_loaded', matched: 0 };
@@ -132,3 +135,5 @@ export class Router<W extends { id: string }> {
     return (inFlight(preferred) + 1) * capacity(least) <= this.config.loadFactor * (inFlight(least) + 1) * capacity(preferred);
   }
 }
+
+const always = (): boolean => true;

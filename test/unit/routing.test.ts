@@ -80,6 +80,10 @@ describe('routing rule', () => {
     ws.delete('a'); // busy, draining or gone: not a candidate
     assert.deepEqual(pick({ prefix: [1, 2], affinity: 5 }), { worker: ws.get('c'), reason: 'prefix', matched: 1 });
     assert.deepEqual(pick({ affinity: 5 }).reason, 'load_bound');
+    assert.deepEqual(pick({ prefix: [1, 2, 3] }), { worker: ws.get('c'), reason: 'prefix', matched: 1 }, 'the longest prefix a candidate holds');
+    ws.delete('c');
+    assert.equal(pick({ prefix: [1, 2] }).reason, 'load_bound', 'every holder busy: the least loaded, for load');
+    assert.equal(pick({ prefix: [8] }).reason, 'least_loaded', 'nobody holds it');
   });
 
   it('preferred() names the holder among any serving workers, busy or not', () => {
