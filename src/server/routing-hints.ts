@@ -4,10 +4,11 @@
 // fixed chunks; hash [i] covers blocks 0…i, so a conversation's next turn shares the hashes of the
 // turns before it. Nothing is re-serialised and the body is forwarded as it came.
 //
-// Cheap by design: the hash is a two-lane multiplicative hash in plain JS, and a long string is
-// sampled (its head, its tail, evenly spaced windows between, and its length) rather than read
-// whole, so a 100 KB prompt costs about what a 4 KB one does. Two prompts that differ only where the
-// sample doesn't look are taken for one: a wrong guess costs a cache miss, never a wrong answer.
+// Cheap by design: the hash is a two-lane multiplicative hash in plain JS, and a string longer than
+// 64 characters is sampled (its first and last 16, 32 more at an even stride between, and its
+// length) rather than read whole, so a 100 KB message costs what a 100-byte one does. Two prompts
+// that differ only where the sample doesn't look are taken for one: a wrong guess costs a cache miss,
+// never a wrong answer.
 import type { RoutingHints } from '../core/index.js';
 
 /** Routes whose prompt a backend caches (embeddings and token counting aren't worth routing). */
@@ -17,10 +18,9 @@ export const ROUTED_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions'
 export const MAX_BLOCKS = 128;
 /** A `prompt` string is cut into blocks of this many characters. */
 export const PROMPT_CHUNK = 2048;
-/** Characters read from each end of a long string, and per window between. */
-const SAMPLE_EDGE = 256;
-const SAMPLE_WINDOWS = 8;
-const SAMPLE_WINDOW = 32;
+/** Characters read from each end of a long string, and at an even stride between. */
+const SAMPLE_EDGE = 16;
+const SAMPLE_STRIDED = 32;
 /** JSON nodes (values, keys) hashed per block of structured content (tools, content parts). */
 const MAX_NODES = 512;
 /** Affinity keys hash from another seed than prompts: a key never matches a prompt block. */
@@ -62,7 +62,7 @@ export function promptHashes(body: Record<string, unknown>, model: string): numb
   if (list) {
     for (const m of list) {
       if (out.length >= MAX_BLOCKS) break;
-      h.json(m);
+      h.message(m);
       out.push(h.block());
     }
     return out;
@@ -94,8 +94,17 @@ class Hasher {
     this.b = Math.imul(this.b ^ c, 0x5bd1e995);
   }
 
-  private range(s: string, from: number, to: number): void {
-    for (let i = from; i < to; i++) this.code(s.charCodeAt(i));
+  /** s[from, to) at `step` (locals in the loop: the hot path of the hashing). */
+  private range(s: string, from: number, to: number, step = 1): void {
+    let a = this.a;
+    let b = this.b;
+    for (let i = from; i < to; i += step) {
+      const c = s.charCodeAt(Math.floor(i));
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x5bd1e995);
+    }
+    this.a = a;
+    this.b = b;
   }
 
   /** s[from, to): whole when short, else sampled. */
@@ -103,19 +112,32 @@ class Hasher {
     const n = to - from;
     this.code(n & 0xffff);
     this.code(n >>> 16);
-    if (n <= 2 * SAMPLE_EDGE + SAMPLE_WINDOWS * SAMPLE_WINDOW) return this.range(s, from, to);
+    if (n <= 2 * SAMPLE_EDGE + SAMPLE_STRIDED) return this.range(s, from, to);
     this.range(s, from, from + SAMPLE_EDGE);
-    const inner = n - 2 * SAMPLE_EDGE;
-    const step = Math.floor(inner / (SAMPLE_WINDOWS + 1));
-    for (let k = 1; k <= SAMPLE_WINDOWS; k++) {
-      const at = from + SAMPLE_EDGE + k * step - (SAMPLE_WINDOW >> 1);
-      this.range(s, at, at + SAMPLE_WINDOW);
-    }
+    const step = (n - 2 * SAMPLE_EDGE) / (SAMPLE_STRIDED + 1);
+    this.range(s, from + SAMPLE_EDGE + step, to - SAMPLE_EDGE, step);
     this.range(s, to - SAMPLE_EDGE, to);
   }
 
   sep(): void {
     this.code(0x1e);
+  }
+
+  /** A message, normalised to what a chat template reads: role, content (text or parts), and the
+   * tool fields; other fields (and key order) don't change its hash. */
+  message(m: unknown): void {
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) return this.json(m);
+    const { role, content, name, tool_calls: calls, tool_call_id: callId } = m as Record<string, unknown>;
+    if (typeof role === 'string') this.text(role);
+    this.sep();
+    if (typeof content === 'string') this.text(content);
+    else if (content !== undefined) this.json(content);
+    if (name !== undefined || calls !== undefined || callId !== undefined) {
+      this.sep();
+      this.json(name);
+      this.json(calls);
+      this.json(callId);
+    }
   }
 
   /** A parsed JSON value, keys in the order sent, up to MAX_NODES nodes per block. */

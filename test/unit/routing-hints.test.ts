@@ -31,7 +31,7 @@ describe('routing hints', () => {
     assert.notEqual(otherUser[1], base[1]);
   });
 
-  it('a long message is read as a sample: its length, ends and evenly spaced windows', () => {
+  it('a long message is read as a sample: its length, ends and 32 characters at an even stride', () => {
     const long = 'x'.repeat(200_000);
     const at = (i: number): string => long.slice(0, i) + 'y' + long.slice(i + 1);
     const h = (content: string): number => promptHashes({ messages: [{ role: 'user', content }] }, 'm')![0]!;
@@ -39,9 +39,11 @@ describe('routing hints', () => {
     assert.notEqual(h(long + 'x'), base, 'the length is hashed');
     assert.notEqual(h(at(10)), base, 'the head is hashed');
     assert.notEqual(h(at(199_990)), base, 'the tail is hashed');
-    // 8 windows of 32 characters at even steps over the inner 199,488: the 4th starts at 88,900.
-    assert.notEqual(h(at(88_910)), base, 'a sampled window');
-    assert.equal(h(at(100_000)), base, 'between windows: taken for the same prompt (a cache-miss risk, never a wrong answer)');
+    // The stride: (200,000 - 32) / 33 = 6059.6…; the 16th sample is at 16 + floor(16 × 6059.63) = 96,970.
+    assert.notEqual(h(at(96_970)), base, 'a sampled character');
+    assert.equal(h(at(100_000)), base, 'between samples: taken for the same prompt (a cache-miss risk, never a wrong answer)');
+    const short = 'y'.repeat(64);
+    assert.notEqual(h(short), h(`${short.slice(0, 30)}z${short.slice(31)}`), 'up to 64 characters, every one counts');
   });
 
   it('Anthropic system and tools make a head block; a plain prompt is cut into chunks', () => {
