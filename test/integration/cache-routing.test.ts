@@ -51,7 +51,7 @@ async function finishedLine(run: () => Promise<unknown>): Promise<LogLine> {
   seen++;
   await run();
   const pick = (): LogLine | undefined => server.lines.slice(from).find((l) => l.msg === 'request finished');
-  return until(pick, "this request's 'request finished' line", 15_000);
+  return (await until(pick, "this request's 'request finished' line", 15_000))!;
 }
 
 /** One turn: the answer is appended to `messages`; returns the log line and the cached tokens. */
