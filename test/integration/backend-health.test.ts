@@ -44,7 +44,7 @@ describe('failover before the first byte', () => {
   });
 
   test('a backend that dies after its status line, before its first event: the stream is served whole by the other worker', async () => {
-    const [server, mockA, mockB] = await Promise.all([startServer(), startMock(['--name', 'A']), startMock(['--name', 'B'])]);
+    const [server, mockA, mockB] = await Promise.all([startServer(SPREAD), startMock(['--name', 'A']), startMock(['--name', 'B'])]);
     await Promise.all([startWorker({ server, backend: mockA.url, name: 'wA' }), startWorker({ server, backend: mockB.url, name: 'wB' })]);
     // On A only: 200 and the SSE headers, then the connection is cut before any event.
     const fault = { 'x-mock-reset-after': '0', 'x-mock-fault-on': 'A', 'x-mock-tokens': '3' };
