@@ -12,9 +12,12 @@ import { interleave } from './interleave.js';
 import { DIST, stopAll } from './procs.js';
 import { streamPool, streamRound } from './sse-client.js';
 import { summarize } from './stats.js';
+import { bigPrompt } from './workloads/nonstream.js';
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { secs: { type: 'string' }, pairs: { type: 'string' }, 'b-node-args': { type: 'string' }, conns: { type: 'string' }, 'no-streams': { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { secs: { type: 'string' }, pairs: { type: 'string' }, 'b-node-args': { type: 'string' }, conns: { type: 'string' }, 'no-streams': { type: 'boolean' }, 'long-prompt': { type: 'boolean' } } });
+  // --long-prompt: the non-streaming rounds send the bench's ~45 KB chat history (wrk only).
+  const body = values['long-prompt'] ? bigPrompt() : undefined;
   const conns = Number(values.conns ?? 64);
   const other = positionals[0] ?? DIST;
   const bArgs = values['b-node-args']?.split(' ').filter(Boolean) ?? [];
@@ -31,14 +34,14 @@ async function main(): Promise<void> {
   process.stdout.write(`A = ${DIST}\nB = ${resolve(other)} ${bArgs.join(' ')}\n`);
 
   const np = { A: newPool(relays.A.url, conns), B: newPool(relays.B.url, conns) };
-  const nsRound = (v: 'A' | 'B', roundMs: number): Promise<LoadResult> => (hasWrk() ? wrkClosedLoop(relays[v].url, conns, roundMs / 1000) : closedLoop(np[v], conns, roundMs));
+  const nsRound = (v: 'A' | 'B', roundMs: number): Promise<LoadResult> => (hasWrk() ? wrkClosedLoop(relays[v].url, conns, roundMs / 1000, body) : closedLoop(np[v], conns, roundMs));
   for (const v of V) await nsRound(v, 1000);
   const ns = await interleave(V, pairs, (v) => withCpu(pids(relays[v]), () => nsRound(v, ms)));
   for (const v of V) {
     const done = ns[v].reduce((a, r) => a + r.result.completed, 0);
     const secs = ns[v].reduce((a, r) => a + r.result.elapsedMs, 0) / 1000;
     const cpu = cpuPerUnit(ns[v], done);
-    process.stdout.write(`${v} non-streaming, ${conns} connections (${hasWrk() ? 'wrk' : 'node client'}): ${Math.round(done / secs)} req/s; CPU µs/request server ${cpu['server']!.toFixed(0)} worker ${cpu['worker']!.toFixed(0)}\n`);
+    process.stdout.write(`${v} non-streaming${body ? `, ${Math.round(body.length / 1024)} KiB prompts` : ''}, ${conns} connections (${hasWrk() ? 'wrk' : 'node client'}): ${Math.round(done / secs)} req/s; CPU µs/request server ${cpu['server']!.toFixed(0)} worker ${cpu['worker']!.toFixed(0)}\n`);
   }
 
   if (values['no-streams']) {

@@ -11,6 +11,7 @@ import { machineInfo, openFilesLimit } from './machine.js';
 import { DIST, ROOT, snapshotDist, stopAll } from './procs.js';
 import { markdownTable, textTable, writeJson, type RunReport } from './report.js';
 import type { BenchContext, Workload } from './workload.js';
+import { cacheRouting } from './workloads/cache-routing.js';
 import { llama } from './workloads/llama.js';
 import { logging } from './workloads/logging.js';
 import { memory } from './workloads/memory.js';
@@ -19,7 +20,7 @@ import { saturation } from './workloads/saturation.js';
 import { scheduler } from './workloads/scheduler.js';
 import { stream } from './workloads/stream.js';
 
-const WORKLOADS: Workload[] = [nonstream, stream, saturation, memory, scheduler, logging, llama];
+const WORKLOADS: Workload[] = [nonstream, stream, saturation, memory, scheduler, logging, llama, cacheRouting];
 const WANT_OPEN_FILES = 16_384;
 
 async function main(): Promise<void> {

@@ -119,7 +119,7 @@ export const nonstream: Workload = {
 };
 
 /** A chat request with a long history: about 45 KB of JSON, quotes and all. */
-function bigPrompt(): string {
+export function bigPrompt(): string {
   const messages = Array.from({ length: 80 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: 'Some "quoted" text and a few more words. '.repeat(13) }));
   return JSON.stringify({ model: MODEL, messages });
 }

@@ -1,7 +1,7 @@
 // The server's flags: one table, read by the CLI, --help and the README check.
 import type { FlagSpec } from './flags.js';
 import { DEFAULT_SERVER_CONFIG as D } from '../server/config.js';
-import { DEFAULT_SCHEDULER_CONFIG } from '../core/index.js';
+import { DEFAULT_ROUTING_CONFIG as R, DEFAULT_SCHEDULER_CONFIG } from '../core/index.js';
 
 export const SERVER_FLAGS: FlagSpec[] = [
   { name: 'config', env: 'CONFIG_FILE', kind: 'string', help: 'Read settings from this TOML or JSON file: keys are these flags without the leading --; a flag or env var wins over the file.' },
@@ -21,6 +21,10 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { name: 'queue-timeout', env: 'QUEUE_TIMEOUT_SECS', kind: 'number', default: 30, help: 'Seconds a request may wait in the queue before 503 (0 = forever).' },
   { name: 'queue-keepalive', env: 'QUEUE_KEEPALIVE_SECS', kind: 'number', default: D.queueKeepaliveMs / 1000, help: "A streaming request queued this long gets its 200 and SSE headers, then an SSE comment (': queued, position N') this often until it runs (0 = off)." },
   { name: 'priority-aging', env: 'PRIORITY_AGING_SECS', kind: 'number', default: DEFAULT_SCHEDULER_CONFIG.priorityAgingMs / 1000, help: 'A queued request that waited this long competes one priority level higher (0 = never).' },
+  { name: 'routing', env: 'ROUTING', kind: 'string', default: R.mode, help: "cache-aware: send a request to the worker that was sent its prompt's longest prefix (or its prompt_cache_key / X-Session-Id) unless that worker is much busier than the least loaded; least-loaded: always the least loaded." },
+  { name: 'routing-load-factor', env: 'ROUTING_LOAD_FACTOR', kind: 'number', default: R.loadFactor, help: "cache-aware: a preferred worker keeps a request while its load (in flight + 1, over shown capacity) is at most this many times the least-loaded worker's." },
+  { name: 'routing-max-entries', env: 'ROUTING_MAX_ENTRIES', kind: 'number', default: R.maxEntries, help: 'cache-aware: prompt blocks and affinity keys remembered (least recently used forgotten first).' },
+  { name: 'routing-max-bytes', env: 'ROUTING_MAX_BYTES', kind: 'number', default: R.maxBytes, help: "cache-aware: memory the routing index may use (an estimate: about 100 bytes per entry)." },
   { name: 'request-timeout', env: 'REQUEST_TIMEOUT_SECS', kind: 'number', default: 300, help: 'Seconds to wait for a response to start, and longest silence mid-stream, before 504 (0 = none).' },
   { name: 'max-body-bytes', env: 'MAX_BODY_BYTES', kind: 'number', default: 32 * 1024 * 1024, help: 'Largest request body accepted; beyond it 413.' },
   { name: 'max-buffered-bytes', env: 'MAX_BUFFERED_BYTES', kind: 'number', default: D.maxBufferedBytes, help: 'Request body bytes held at once, all requests together (being read, queued or running); beyond it 503 + Retry-After (0 = no cap).' },

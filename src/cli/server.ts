@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // modelrelay-server: the central relay. Flags (each with an env var) come from one table below.
 import { createLogger } from '../log.js';
-import { ModelAliases } from '../core/index.js';
+import { ModelAliases, ROUTING_MODES, type RoutingMode } from '../core/index.js';
 import { MAX_MODEL_NAME, startServer } from '../server/index.js';
 import { VERSION } from '../version.js';
 import { UsageError, helpText, listenError, parseCommand, parseListen, runMain } from './flags.js';
@@ -37,6 +37,10 @@ void runMain(async () => {
   } catch (e) {
     throw new UsageError(`--model-alias (MODEL_ALIASES): ${(e as Error).message}`);
   }
+  const routing = flags['routing'] as string;
+  if (!(ROUTING_MODES as readonly string[]).includes(routing)) throw new UsageError(`--routing (ROUTING) must be ${ROUTING_MODES.join(' or ')}, not '${routing}'`);
+  const loadFactor = flags['routing-load-factor'] as number;
+  if (!(loadFactor >= 1)) throw new UsageError('--routing-load-factor (ROUTING_LOAD_FACTOR) must be a number of at least 1');
   const log = createLogger(flags['log-level'] as string);
   for (const w of [...(file?.warnings ?? []), ...secret.warnings]) log.warn(w);
   if (file) log.info({ config: file.path }, 'config file read');
@@ -69,6 +73,12 @@ void runMain(async () => {
       trustProxy: flags['trust-proxy'] as boolean,
       trustedProxyHops: Math.floor(flags['trusted-proxy-hops'] as number),
       tls: tlsCert !== undefined && tlsKey !== undefined ? { certFile: tlsCert, keyFile: tlsKey } : undefined,
+      routing: {
+        mode: routing as RoutingMode,
+        loadFactor,
+        maxEntries: Math.max(0, Math.floor(flags['routing-max-entries'] as number)),
+        maxBytes: Math.max(0, Math.floor(flags['routing-max-bytes'] as number)),
+      },
       scheduler: {
         maxQueueLen: flags['max-queue-len'] as number,
         queueTimeoutMs: secs('queue-timeout'),

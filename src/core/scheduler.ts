@@ -22,11 +22,19 @@
 // targets) has a free slot, because every event that frees capacity dispatches at once. So a freed
 // slot only ever looks at the queues of the models its own worker serves and of the aliases listing
 // them. (checkInvariants checks it.)
+//
+// Routing (routing.ts): among the eligible workers, the least loaded (the `least-loaded` rule), or
+// with `cache-aware` the one that holds the request's prompt prefix or affinity key, within a load
+// bound. A request that must wait is listed under the worker holding its prompt (affine-waiters.ts);
+// when that worker frees a slot it may take it ahead of the queue's head, within a small window and
+// at most MAX_PASSES times past any one head, so the fair order bends but never starves anyone.
 import type { CancelReason } from '../protocol/index.js';
 import { type Deadline, DeadlineHeap } from './deadline-heap.js';
 import type { ErrorCode } from './errors.js';
 import { FairQueue, levelOf, type Level, type Priority, type Slot } from './fair-queue.js';
 import { type ModelAlias, ModelAliases } from './model-aliases.js';
+import { AffineWaiters } from './affine-waiters.js';
+import { type RouteReason, Router, type RoutingConfig, type RoutingHints } from './routing.js';
 
 export interface SchedulerConfig {
   /** 0 = unlimited */
@@ -100,6 +108,15 @@ interface Req {
   lastActivity: number;
   /** The one deadline armed for the request in its current state (queue, idle or grace). */
   deadline: Deadline<DeadlineKind> | undefined;
+  /** What the edge read for routing (prompt prefix hashes, affinity key). */
+  hints: RoutingHints | undefined;
+  /** While queued: the worker holding its prompt, which may take it ahead of the queue. */
+  preferred: string | undefined;
+  /** Times a freed worker took another request ahead of it while it was the queue's head. */
+  passes: number;
+  /** Why it went to its current worker, and how many prompt blocks that worker had been sent. */
+  route: RouteReason;
+  matched: number;
 }
 
 export interface WorkerSpec {
@@ -146,6 +163,8 @@ export interface SubmitOptions {
   priority?: Priority;
   /** In-flight requests the tenant may have at once; more wait their turn in the queue (0 = none). */
   tenantLimit?: number;
+  /** Prompt prefix hashes and affinity key, for cache-aware routing. */
+  routing?: RoutingHints;
 }
 
 export type Ownership = 'active' | 'late' | 'foreign';
@@ -169,6 +188,10 @@ const WILDCARD = '*';
 const MODELS_IN_ERRORS = 5;
 const MAX_BREAKER_COOLDOWN_MS = 60_000;
 const RECENT_IDS_PER_WORKER = 1024;
+/** Times a queue's head may be passed over for requests that prefer the worker freeing a slot. */
+export const MAX_PASSES = 8;
+/** The waiters' key for requests that prefer no worker. */
+const ANYWHERE = '';
 
 export class Scheduler {
   readonly config: SchedulerConfig;
@@ -193,10 +216,14 @@ export class Scheduler {
   private dispatchSeq = 0;
   private accepting = true;
   readonly aliases: ModelAliases;
+  readonly router: Router<Worker>;
+  /** Waiting requests with routing hints, by the worker they prefer (ANYWHERE: none). */
+  private readonly waiters = new AffineWaiters<Req>((r, key) => r.state === 'queued' && (r.preferred ?? ANYWHERE) === key && this.requests.get(r.id) === r);
 
-  constructor(config: Partial<SchedulerConfig> = {}, aliases: ModelAliases = new ModelAliases()) {
+  constructor(config: Partial<SchedulerConfig> = {}, aliases: ModelAliases = new ModelAliases(), routing: Partial<RoutingConfig> = {}) {
     this.config = { ...DEFAULT_SCHEDULER_CONFIG, ...config };
     this.aliases = aliases;
+    this.router = new Router<Worker>(routing, { inFlight: (w) => w.inFlight.size, capacity: shownCapacity });
   }
 
   // ---------- views ----------
@@ -288,6 +315,16 @@ export class Scheduler {
     return this.requests.get(requestId)?.workerId;
   }
 
+  /** Why the request went to its current worker (see routing.ts). */
+  routeOf(requestId: string): RouteReason | undefined {
+    return this.requests.get(requestId)?.route;
+  }
+
+  /** Prompt blocks its worker had been sent before (0 = none known). */
+  matchedBlocksOf(requestId: string): number {
+    return this.requests.get(requestId)?.matched ?? 0;
+  }
+
   /** Earliest moment `tick` has work to do. */
   nextDeadline(): number | undefined {
     return this.deadlines.peek()?.at;
@@ -319,9 +356,14 @@ export class Scheduler {
       queueDeadline: 0,
       lastActivity: now,
       deadline: undefined,
+      hints: opts.routing,
+      preferred: undefined,
+      passes: 0,
+      route: 'least_loaded',
+      matched: 0,
     };
     if (req.tenantLimit > 0) this.tenantLimits.set(req.tenant, req.tenantLimit);
-    const w = this.tenantBlocked(req.tenant) ? undefined : this.pickWorker(req);
+    const w = this.tenantBlocked(req.tenant) ? undefined : this.place(req);
     if (w) {
       this.requests.set(id, req);
       return [this.assign(req, w, now)];
@@ -531,6 +573,7 @@ export class Scheduler {
     const w = this.workers.get(workerId);
     if (!w) return [];
     this.workers.delete(workerId);
+    this.forgetRoutes(w);
     for (const t of Object.values(w.timers)) this.deadlines.remove(t);
     this.setOpen(w, false);
     this.unindex(w);
@@ -693,6 +736,13 @@ export class Scheduler {
       if (this.openWildcards.size > 0) throw new Error(`${r.id} for '${r.model}' waits while a '*' worker has a free slot`);
       for (const m of servedAs(r)) if (this.openByModel.has(m)) throw new Error(`${r.id} for '${r.model}' waits while a worker serving '${m}' has a free slot`);
     }
+    // Routing remembers only connected workers; only a waiting request prefers one.
+    for (const id of this.router.index.workerIds()) if (!this.workers.has(id)) throw new Error(`routing index still names departed worker ${id}`);
+    for (const r of this.requests.values()) {
+      if (r.preferred === undefined) continue;
+      if (r.state !== 'queued') throw new Error(`${r.state} ${r.id} still prefers ${r.preferred}`);
+      if (!this.workers.has(r.preferred)) throw new Error(`queued ${r.id} prefers departed worker ${r.preferred}`);
+    }
     // Only live requests hold deadlines (workers hold at most four each).
     if (this.deadlines.size > this.requests.size + 4 * this.workers.size) {
       throw new Error(`deadline heap holds ${this.deadlines.size} entries for ${this.requests.size} requests`);
@@ -811,6 +861,42 @@ export class Scheduler {
     return best;
   }
 
+  /** Where the request goes now: the least-loaded eligible worker, or the routing rule's choice
+   * among the eligible ones (undefined when none has a free slot). */
+  private place(r: Req, exclude?: string): Worker | undefined {
+    const least = this.pickWorker(r, exclude);
+    if (!least || !r.hints || !this.router.active) {
+      r.route = 'least_loaded';
+      r.matched = 0;
+      return least;
+    }
+    const route = this.router.choose(r.hints, least, (id) => {
+      const w = this.workers.get(id);
+      return w && w.open && w.id !== exclude && this.servesRequest(w, r) ? w : undefined;
+    });
+    r.route = route.reason;
+    r.matched = route.matched;
+    return route.worker;
+  }
+
+  private servesRequest(w: Worker, r: Req): boolean {
+    if (this.wildcards.has(w)) return true;
+    for (const m of servedAs(r)) if (this.byModel.get(m)?.has(w)) return true;
+    return false;
+  }
+
+  /** A worker left: the index forgets it, and requests waiting for it wait for anyone. */
+  private forgetRoutes(w: Worker): void {
+    this.router.forgetWorker(w.id);
+    if (!this.waiters.has(w.id)) return;
+    this.waiters.forget(w.id);
+    for (const r of this.requests.values()) {
+      if (r.preferred !== w.id) continue;
+      r.preferred = undefined;
+      this.waiters.add(ANYWHERE, r);
+    }
+  }
+
   /** The alias target `w` serves the request as: the first it lists (a `*` worker: the first). */
   private targetFor(alias: ModelAlias, w: Worker): string {
     for (const t of alias.targets) if (this.byModel.get(t)?.has(w)) return t;
@@ -830,6 +916,9 @@ export class Scheduler {
     w.lastDispatch = ++this.dispatchSeq;
     this.deadlines.remove(r.deadline);
     r.deadline = this.config.requestTimeoutMs > 0 ? this.deadlines.push({ at: now + this.config.requestTimeoutMs, kind: 'idle', id: r.id }) : undefined;
+    r.preferred = undefined;
+    this.router.count(r.route);
+    this.router.learn(r.hints, w.id);
     if (r.alias) return { type: 'dispatch', requestId: r.id, workerId: w.id, target: this.targetFor(r.alias, w) };
     return { type: 'dispatch', requestId: r.id, workerId: w.id };
   }
@@ -846,11 +935,41 @@ export class Scheduler {
     while (this.queued > 0 && this.eligible(w)) {
       const q = this.bestQueueFor(w, now);
       if (!q) break;
-      const r = q.shift(now)!.item;
-      this.dequeued(r, q);
+      let r = this.takeAffine(w, q, now);
+      if (!r) {
+        r = q.shift(now)!.item;
+        this.dequeued(r, q);
+      }
+      this.routedFromQueue(r, w);
       cmds.push(this.assign(r, w, now));
     }
     return cmds;
+  }
+
+  /** When the head of `q` (the queue `w` would serve next) would rather wait for another worker: a
+   * waiting request that prefers `w`, or else one that prefers no worker (a first turn, placed
+   * anywhere at no cost), taken ahead of it. Only past a head that has been passed fewer than
+   * MAX_PASSES times and was not requeued, and only a request of the head's priority band or above
+   * whose tenant may run. */
+  private takeAffine(w: Worker, q: ModelQueue, now: number): Req | undefined {
+    const head = q.peek(now)!.item;
+    const level = q.peekLevel;
+    if (head.preferred === undefined || head.preferred === w.id || level < 0 || head.passes >= MAX_PASSES) return undefined;
+    const accept = (c: Req): boolean => c.slot!.level <= level && !this.tenantBlocked(c.tenant) && this.servesRequest(w, c);
+    const r = this.waiters.take(w.id, accept) ?? this.waiters.take(ANYWHERE, accept);
+    if (!r) return undefined;
+    head.passes++;
+    const rq = this.queues.get(r.model)!;
+    rq.remove(r.slot!);
+    this.dequeued(r, rq);
+    return r;
+  }
+
+  /** A queued request goes to `w`: the worker it waited for (queued_affinity), or not (queued). */
+  private routedFromQueue(r: Req, w: Worker): void {
+    const affine = r.preferred !== undefined && r.preferred === w.id;
+    r.route = affine ? 'queued_affinity' : 'queued';
+    r.matched = affine ? (this.router.index.longest(r.hints?.prefix ?? [], (id) => id === w.id)?.blocks ?? 0) : 0;
   }
 
   /** Among the worker's models (and the aliases listing them), the queue whose next request goes
@@ -888,6 +1007,15 @@ export class Scheduler {
     r.requeued = front;
     r.slot = q.push(r, r.seq, r.tenant, r.level, now, front);
     this.queued++;
+    // A fresh arrival waits for the worker holding its prompt too (a requeued one goes first anyway).
+    r.preferred = undefined;
+    if (!front && r.hints && this.router.active) {
+      r.preferred = this.router.preferred(r.hints, (id) => {
+        const w = this.workers.get(id);
+        return w !== undefined && this.servesRequest(w, r);
+      });
+      this.waiters.add(r.preferred ?? ANYWHERE, r);
+    }
     if (this.config.queueTimeoutMs > 0) {
       r.queueDeadline = now + this.config.queueTimeoutMs;
       this.deadlines.remove(r.deadline);
@@ -919,7 +1047,7 @@ export class Scheduler {
       return [fail(r.id, 'requeue_exhausted', `The request failed on ${r.requeues + 1} workers in a row; giving up.`)];
     }
     r.requeues++;
-    const w = this.pickWorker(r, avoid) ?? this.pickWorker(r);
+    const w = this.place(r, avoid) ?? this.place(r);
     if (w) return [this.assign(r, w, now)];
     if (!this.accepting) {
       // Shutting down: every worker drains, so waiting would only stretch the shutdown.

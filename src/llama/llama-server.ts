@@ -168,6 +168,8 @@ export interface LlamaOptions {
   threads?: number;
   /** Listen on this port (default: a free one). */
   port?: number;
+  /** MiB of host memory for cached prompts besides the slots, --cache-ram (default: llama-server's). */
+  cacheRam?: number;
 }
 
 /** Starts llama-server on a free port and waits until GET /health answers 200. */
@@ -194,6 +196,7 @@ async function startOnce(ready: LlamaReady, opts: LlamaOptions, port: number): P
   // one thread: ggml's threads spin at barriers, and with test processes competing for the CPUs
   // two threads ran ~15x slower (80 vs 1,400 tokens/s); one thread is as fast for this tiny model
   args.push('-t', String(opts.threads ?? 1));
+  if (opts.cacheRam !== undefined) args.push('--cache-ram', String(opts.cacheRam));
   const child = spawn(ready.serverBin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   child.once('exit', () => running.delete(child));

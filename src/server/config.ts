@@ -1,5 +1,5 @@
 // Everything the server can be told, with the defaults the CLI documents.
-import type { SchedulerConfig } from '../core/index.js';
+import type { RoutingConfig, SchedulerConfig } from '../core/index.js';
 import type { TlsFiles } from './tls-front.js';
 
 /** Longest model name a worker may register or a client may ask for. */
@@ -24,6 +24,8 @@ export interface ServerConfig {
   maxBodyBytes: number;
   maxFrameBytes: number;
   scheduler: Partial<SchedulerConfig>;
+  /** --routing and its bounds (core/routing.ts). */
+  routing: Partial<RoutingConfig>;
   /** `NAME=TARGET[|TARGET…]` entries (core/model-aliases.ts); checked at start. */
   modelAliases: string[];
   /** How long in-flight work may take to finish on SIGTERM, or when a worker is told to drain. */
@@ -74,6 +76,7 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   maxBodyBytes: 32 * 1024 * 1024,
   maxFrameBytes: 64 * 1024 * 1024,
   scheduler: {},
+  routing: {},
   modelAliases: [],
   drainTimeoutMs: 30_000,
   trustProxy: false,

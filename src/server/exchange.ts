@@ -3,7 +3,7 @@
 // can't be retried, and a failure becomes an SSE error event instead of an error status.
 import type { ServerResponse } from 'node:http';
 import { allForwardable, forwardableHeaders, modelValueSpans, spliceSpans, type MessageOf, type TokenCounts, type WorkerMessage } from '../protocol/index.js';
-import { RelayError, type Priority } from '../core/index.js';
+import { RelayError, type Priority, type RouteReason, type RoutingHints } from '../core/index.js';
 import type { FlowCredit } from './flow-credit.js';
 import { type ApiFlavor, errorEvent, sendError } from './render-error.js';
 
@@ -37,6 +37,8 @@ export interface ExchangeInit {
   tenantLimit?: number;
   /** The client key that authorised it (with --require-api-keys). */
   key?: { readonly id: string; readonly name: string };
+  /** Prompt prefix hashes and affinity key, with --routing cache-aware. */
+  routing?: RoutingHints;
 }
 
 export class Exchange {
@@ -57,6 +59,10 @@ export class Exchange {
   workerName: string | undefined;
   /** For a request that named an alias: the target it was last sent as. */
   target: string | undefined;
+  readonly routing: RoutingHints | undefined;
+  /** Why its last dispatch went to that worker, and the prompt blocks that worker had been sent. */
+  route: RouteReason | undefined;
+  matchedBlocks = 0;
   /** Where the body's `model` value is, found at the first dispatch to a target (see bodyAs). */
   private modelSpans: number[] | undefined;
   status = 0;
@@ -85,6 +91,7 @@ export class Exchange {
     this.priority = init.priority ?? 'normal';
     this.tenantLimit = init.tenantLimit ?? 0;
     this.key = init.key;
+    this.routing = init.routing;
   }
 
   /** The body with its top-level `model` set to `target` (an alias's target), every other byte as

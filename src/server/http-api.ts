@@ -17,6 +17,7 @@ import { sendError } from './render-error.js';
 import { type BodyLimits, parseBody, readBody } from './request-body.js';
 import type { BodyBudget } from './body-budget.js';
 import { clientAddress, type TrustedProxies } from './client-address.js';
+import { ROUTED_PATHS, routingHints } from './routing-hints.js';
 
 /** Client headers that never reach a worker: what a client could forge about where it is (backends
  * behind a worker trust these from 127.0.0.1), and the worker secret. The relay sets its own
@@ -40,6 +41,8 @@ export interface HttpApiOptions {
   keyLimits?: KeyLimits;
   /** With --cors-origins. */
   cors?: Cors;
+  /** --routing cache-aware: hash prompts and read affinity keys for the scheduler. */
+  cacheAware?: boolean;
   /** /admin/*, /metrics, /dashboard: true if it answered. */
   operatorRoutes?: (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
 }
@@ -133,6 +136,7 @@ function handleInference(req: IncomingMessage, res: ServerResponse, path: string
           tenant: key ? `key:${key.id}` : client,
           priority: priorityOf(key?.policy.priority, req.headers['x-relay-priority']),
           tenantLimit: key?.policy.max_concurrent ?? 0,
+          routing: opts.cacheAware && ROUTED_PATHS.has(path) ? routingHints(body.json, body.model, req.headers['x-session-id']) : undefined,
         }),
       );
     } catch (err) {

@@ -60,8 +60,8 @@ export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Prom
   if (store) log.info({ store: store.location }, 'store opened');
   if (config.requireApiKeys && !config.adminToken) log.warn('--require-api-keys without --admin-token: no key can be issued; only keys already in the store work');
   const auth = new Auth({ store, workerSecret: config.workerSecret || undefined, adminToken: config.adminToken });
-  const scheduler = new Scheduler(config.scheduler, ModelAliases.parse(config.modelAliases, MAX_MODEL_NAME));
-  const telemetry = new Telemetry(log, { queueDepths: () => scheduler.queueDepthByModel(), workers: () => scheduler.workerList() });
+  const scheduler = new Scheduler(config.scheduler, ModelAliases.parse(config.modelAliases, MAX_MODEL_NAME), config.routing);
+  const telemetry = new Telemetry(log, { queueDepths: () => scheduler.queueDepthByModel(), workers: () => scheduler.workerList(), routing: () => scheduler.router });
   const usage = store ? new UsageBatcher(store, (err) => log.error({ err: err.message, store: store.location }, 'could not write usage; will retry')) : undefined;
   telemetry.usage = usage;
   const keyLimits = config.requireApiKeys ? new KeyLimits() : undefined;
@@ -95,6 +95,7 @@ export async function startServer(cfg: Partial<ServerConfig>, log: Logger): Prom
     version: VERSION,
     startedAt,
     telemetry,
+    cacheAware: scheduler.router.active,
     clientGate: config.requireApiKeys ? new ClientGate(auth, telemetry, proxies) : undefined,
     keyLimits,
     cors: Cors.parse(config.corsOrigins),

@@ -4,7 +4,7 @@ import { DEFAULT_SERVER_CONFIG as D, MAX_MODEL_NAME } from './config.js';
 import { FLOW_OVERDRAFT_BYTES } from './flow-credit.js';
 import { STREAM_BUFFER_CAP } from './relay.js';
 import { MAX_MODELS, MAX_WORKER_NAME } from './worker-session.js';
-import { DEFAULT_SCHEDULER_CONFIG as S } from '../core/index.js';
+import { DEFAULT_ROUTING_CONFIG as R, DEFAULT_SCHEDULER_CONFIG as S } from '../core/index.js';
 
 export type LimitUnit = 'bytes' | 'seconds' | 'count' | 'characters' | 'per minute';
 
@@ -45,6 +45,8 @@ export const LIMITS: LimitSpec[] = [
   { what: 'silence from a worker', flag: 'heartbeat-timeout', value: S.heartbeatTimeoutMs / 1000, unit: 'seconds', refusal: 'worker dropped, its requests requeued' },
   { what: 'bytes queued for one slow streaming client', value: STREAM_BUFFER_CAP, unit: 'bytes', refusal: 'stream ends with `client_too_slow`' },
   { what: 'stream bytes a flow-control worker sends without credit', value: FLOW_OVERDRAFT_BYTES, unit: 'bytes', refusal: 'worker closed (1008), its requests requeued or failed' },
+  { what: 'prompt blocks and affinity keys the routing index remembers', flag: 'routing-max-entries', value: R.maxEntries, unit: 'count', refusal: 'least recently used forgotten' },
+  { what: 'memory of the routing index (estimated)', flag: 'routing-max-bytes', value: R.maxBytes, unit: 'bytes', refusal: 'least recently used forgotten' },
 ];
 
 /** "32 MiB", "10 s", "256 characters": how the README shows a limit's value. */

@@ -78,7 +78,7 @@ export class Relay implements SessionHandlers {
       this.finished(ex);
       this.run(this.scheduler.cancel(ex.id, 'client_disconnect', now()));
     });
-    this.run(this.scheduler.submit(ex.id, ex.model, now(), { tenant: ex.tenant, priority: ex.priority, tenantLimit: ex.tenantLimit }));
+    this.run(this.scheduler.submit(ex.id, ex.model, now(), { tenant: ex.tenant, priority: ex.priority, tenantLimit: ex.tenantLimit, routing: ex.routing }));
     const position = this.scheduler.queuePosition(ex.id);
     if (position === undefined) return;
     // Queued: say where it stood, and keep a waiting stream alive if asked to.
@@ -341,6 +341,8 @@ export class Relay implements SessionHandlers {
         ex.workerId = session.id;
         ex.workerName = session.name;
         ex.dispatchedAt = now();
+        ex.route = this.scheduler.routeOf(ex.id);
+        ex.matchedBlocks = this.scheduler.matchedBlocksOf(ex.id);
         ex.flow = ex.streaming && session.has('flow-control') ? new FlowCredit(ex.res, (bytes) => session.send({ type: 'credit', request_id: ex.id, bytes })) : undefined;
         // An alias: the worker is asked for the target chosen for it, in the message and the body.
         ex.target = c.target;

@@ -10,6 +10,8 @@ export interface ParsedBody {
   raw: Buffer;
   model: string;
   stream: boolean;
+  /** The parsed object, read (never re-serialised) for routing hints. */
+  json: Record<string, unknown>;
 }
 
 export interface BodyLimits {
@@ -84,7 +86,7 @@ export function parseBody(buf: Buffer): ParsedBody {
   if (stream !== undefined && stream !== null && typeof stream !== 'boolean') {
     throw new RelayError('invalid_request', "'stream' must be a boolean.");
   }
-  return { raw: buf, model, stream: stream === true };
+  return { raw: buf, model, stream: stream === true, json: value as Record<string, unknown> };
 }
 
 function busy(): RelayError {

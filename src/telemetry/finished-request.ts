@@ -12,6 +12,9 @@ export interface FinishedRequest {
   readonly workerName: string | undefined;
   /** The alias target it was served as, when the client named an alias. */
   readonly target: string | undefined;
+  /** Why it went to that worker (routing.ts), and the prompt blocks that worker had been sent. */
+  readonly route: string | undefined;
+  readonly matchedBlocks: number;
   readonly status: number;
   readonly errorCode: string | undefined;
   /** performance.now() milliseconds. */

@@ -62,6 +62,8 @@ export class Telemetry {
         endpoint: r.endpoint,
         stream: r.streaming,
         worker: r.workerName,
+        route: r.route,
+        prefix_blocks: r.matchedBlocks > 0 ? r.matchedBlocks : undefined,
         status: r.status,
         outcome,
         error: r.errorCode,

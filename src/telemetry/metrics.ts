@@ -7,6 +7,8 @@ import { type CounterChild, CounterFamily, type HistogramChild, HistogramFamily 
 export interface LiveViews {
   queueDepths(): Map<string, number>;
   workers(): { id: string; name: string; inFlight: number; maxConcurrent: number }[];
+  /** The scheduler's router: its decisions by reason, and its index's size. */
+  routing?(): { readonly decisions: Readonly<Record<string, number>>; readonly index: { readonly size: number; readonly bytes: number } };
 }
 
 interface ModelChildren {
@@ -87,6 +89,25 @@ export class Metrics {
       collect() {
         this.reset();
         for (const w of views.workers()) this.set({ worker_id: w.id, worker: w.name }, w.maxConcurrent);
+      },
+    });
+    new Counter({
+      name: 'modelrelay_routing_decisions_total',
+      help: 'Dispatches by why that worker was chosen: affinity, prefix, load_bound, least_loaded (on arrival); queued, queued_affinity (from the queue).',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        const d = views.routing?.().decisions;
+        if (d) for (const [reason, n] of Object.entries(d)) this.inc({ reason }, n);
+      },
+    });
+    new Gauge({
+      name: 'modelrelay_routing_index_entries',
+      help: 'Prompt blocks and affinity keys the cache-aware routing index remembers.',
+      registers,
+      collect() {
+        this.set(views.routing?.().index.size ?? 0);
       },
     });
     for (const kind of ['client_key', 'worker', 'admin']) this.authFailures.child(kind);

@@ -8,6 +8,10 @@ import { after, describe, test } from 'node:test';
 import { killAll, startMock, startServer, startWorker, until, type MockProc, freePort } from '../helpers/cluster.js';
 import { MODEL, chat, chatBody, chatStreamContent, messagesBody, post, rawWorker } from './faults-util.js';
 
+/** These tests spread identical requests over workers: the least-loaded rule (round-robin among
+ * equals), not cache-aware routing, which would keep sending an identical prompt to one worker. */
+const SPREAD = ['--routing', 'least-loaded'];
+
 after(killAll);
 
 
@@ -16,7 +20,7 @@ const mockOn = (port: number, args: string[] = []): Promise<MockProc> => startMo
 describe('failover before the first byte', () => {
   test('a dead backend behind one of two workers causes no client error; it gets traffic again once it returns', async () => {
     const portB = await freePort();
-    const [server, mockA, mockB] = await Promise.all([startServer(), startMock(['--name', 'A']), mockOn(portB, ['--name', 'B'])]);
+    const [server, mockA, mockB] = await Promise.all([startServer(SPREAD), startMock(['--name', 'A']), mockOn(portB, ['--name', 'B'])]);
     await Promise.all([
       startWorker({ server, backend: mockA.url, name: 'wA' }),
       startWorker({ server, backend: mockB.url, name: 'wB' }),
@@ -40,7 +44,7 @@ describe('failover before the first byte', () => {
   });
 
   test('a backend that dies after its status line, before its first event: the stream is served whole by the other worker', async () => {
-    const [server, mockA, mockB] = await Promise.all([startServer(), startMock(['--name', 'A']), startMock(['--name', 'B'])]);
+    const [server, mockA, mockB] = await Promise.all([startServer(SPREAD), startMock(['--name', 'A']), startMock(['--name', 'B'])]);
     await Promise.all([startWorker({ server, backend: mockA.url, name: 'wA' }), startWorker({ server, backend: mockB.url, name: 'wB' })]);
     // On A only: 200 and the SSE headers, then the connection is cut before any event.
     const fault = { 'x-mock-reset-after': '0', 'x-mock-fault-on': 'A', 'x-mock-tokens': '3' };
@@ -55,7 +59,7 @@ describe('failover before the first byte', () => {
 
   test('when no other worker has a working backend the client gets the backend error, in the route shape, with the reason', async () => {
     const port = await freePort();
-    const [server, mock] = await Promise.all([startServer(), mockOn(port)]);
+    const [server, mock] = await Promise.all([startServer(SPREAD), mockOn(port)]);
     await startWorker({ server, backend: mock.url, name: 'only' });
     await mock.kill();
     const r = await chat(server);
@@ -69,7 +73,7 @@ describe('failover before the first byte', () => {
   });
 
   test('a backend still loading its model (503 "Loading model") is skipped, then used once loaded', async () => {
-    const [server, ready, loading] = await Promise.all([startServer(), startMock(['--name', 'ready']), startMock(['--name', 'loading', '--loading-ms', '10000'])]);
+    const [server, ready, loading] = await Promise.all([startServer(SPREAD), startMock(['--name', 'ready']), startMock(['--name', 'loading', '--loading-ms', '10000'])]);
     await startWorker({ server, backend: ready.url, name: 'ready' });
     const wL = await startWorker({ server, backend: loading.url, name: 'loading' });
     await wL.waitMsg('backend down');
@@ -109,7 +113,7 @@ describe('failover before the first byte', () => {
 describe('start-up before the backend', () => {
   test('a worker started before its backend registers the models within seconds of it coming up', async () => {
     const port = await freePort();
-    const server = await startServer();
+    const server = await startServer(SPREAD);
     const w = await startWorker({ server, backend: `http://127.0.0.1:${port}`, name: 'early', models: 'auto', waitRegistered: false });
     const reg = await server.waitMsg('worker registered', { worker: 'early' });
     assert.equal(reg['model_count'], 0);
@@ -124,7 +128,7 @@ describe('start-up before the backend', () => {
 
 describe('circuit breaker', () => {
   test('a base-protocol worker that keeps failing is skipped for the cool-down, probed once, and back once it succeeds', async () => {
-    const [server, mock] = await Promise.all([startServer(['--breaker-failures', '3', '--breaker-cooldown', '1']), startMock(['--name', 'good'])]);
+    const [server, mock] = await Promise.all([startServer([...SPREAD, '--breaker-failures', '3', '--breaker-cooldown', '1']), startMock(['--name', 'good'])]);
     await startWorker({ server, backend: mock.url, name: 'good' });
     const bad = await rawWorker(server, 'bad', [MODEL]); // no extensions: it can only answer
     let failing = true;

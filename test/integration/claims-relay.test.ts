@@ -11,6 +11,10 @@ import { SECRET, health, killAll, startMock, startServer, startWorker, until } f
 import { within } from '../helpers/bounded.js';
 import { chat, post, rawWorker, sseData, type RawPeer } from './faults-util.js';
 
+/** These tests spread identical requests over workers: the least-loaded rule (round-robin among
+ * equals), not cache-aware routing, which would keep sending an identical prompt to one worker. */
+const SPREAD = ['--routing', 'least-loaded'];
+
 const T = { timeout: 30_000 };
 const peers: RawPeer[] = [];
 after(async () => {
@@ -27,7 +31,7 @@ async function raw(server: Parameters<typeof rawWorker>[0], name: string, models
 const requests = (peer: RawPeer): any[] => peer.frames.filter((f) => f.type === 'request');
 
 test('a worker_busy or worker_draining refusal is re-routed to another worker and the client gets its answer', T, async () => {
-  const [mock, server] = await Promise.all([startMock(['--name', 'steady']), startServer()]);
+  const [mock, server] = await Promise.all([startMock(['--name', 'steady']), startServer(SPREAD)]);
   // The real worker has a request hanging in one of its two slots (utilisation 1/2), so an idle
   // raw worker (0/1) is the relay's first choice for the next request.
   await startWorker({ server, backend: mock.url, name: 'steady-w', maxConcurrency: 2 });
@@ -62,7 +66,7 @@ test('a worker_busy or worker_draining refusal is re-routed to another worker an
 });
 
 test('a request that loses its worker more than --max-requeues times fails with requeue_exhausted', T, async () => {
-  const server = await startServer(['--max-requeues', '1']);
+  const server = await startServer([...SPREAD, '--max-requeues', '1']);
   const doomed = await Promise.all([raw(server, 'doomed-1', ['fragile']), raw(server, 'doomed-2', ['fragile'])]);
   const pending = post(server, '/v1/chat/completions', JSON.stringify({ model: 'fragile', messages: [] }));
   // Whichever worker gets it dies before answering; the request moves to the other, which dies too.
@@ -90,7 +94,7 @@ function abandonable(url: string, model: string): { ac: AbortController; done: P
 }
 
 test('cancel-ack: without an ack the cancelled request holds its slot for the 2 s grace, then the next one runs', T, async () => {
-  const server = await startServer();
+  const server = await startServer(SPREAD);
   const worker = await raw(server, 'acker', ['grace-model'], { extensions: ['cancel-ack'] });
   const first = abandonable(server.url, 'grace-model');
   const r1 = await worker.waitFrame((f) => f.type === 'request', 'the first request');
@@ -133,7 +137,7 @@ test('cancel-ack: the ack frees the slot the moment it arrives', T, async () => 
 });
 
 test('a base-protocol stream is cut with client_too_slow once 16 MiB wait for a client that does not read', T, async () => {
-  const server = await startServer();
+  const server = await startServer(SPREAD);
   const worker = await raw(server, 'firehose', ['firehose-model']); // no extensions: no flow-control
   const req = http.request(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' } });
   req.on('error', () => {});

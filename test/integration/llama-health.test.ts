@@ -6,6 +6,10 @@ import { after, test } from 'node:test';
 import { ensureLlama, startLlama, type LlamaServer } from '../helpers/llama.js';
 import { killAll, startMock, startServer, startWorker, until, freePort } from '../helpers/cluster.js';
 
+/** These tests spread identical requests over workers: the least-loaded rule (round-robin among
+ * equals), not cache-aware routing, which would keep sending an identical prompt to one worker. */
+const SPREAD = ['--routing', 'least-loaded'];
+
 const ready = await ensureLlama();
 const skip = 'skip' in ready ? ready.skip : false;
 
@@ -19,7 +23,7 @@ after(async () => {
 test('llama-server killed mid-session is taken out of rotation, and put back once restarted', { timeout: 120_000, skip }, async () => {
   const port = await freePort();
   llama = await startLlama({ alias: 'tiny-h', slots: 1, ctx: 2048, port });
-  const [server, mock] = await Promise.all([startServer(), startMock(['--name', 'standby', '--models', 'tiny-h'])]);
+  const [server, mock] = await Promise.all([startServer(SPREAD), startMock(['--name', 'standby', '--models', 'tiny-h'])]);
   await Promise.all([
     startWorker({ server, backend: llama.url, name: 'llama', models: 'auto' }),
     startWorker({ server, backend: mock.url, name: 'standby', models: 'tiny-h' }),

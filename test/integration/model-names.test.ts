@@ -8,6 +8,10 @@ import OpenAI, { PermissionDeniedError } from 'openai';
 import { ADMIN_TOKEN, admin, dataDir } from '../helpers/admin.js';
 import { killAll, spawnServer, startMock, startServer, startWorker, until, type MockProc, type Proc, type ServerProc } from '../helpers/cluster.js';
 
+/** These tests spread identical requests over workers: the least-loaded rule (round-robin among
+ * equals), not cache-aware routing, which would keep sending an identical prompt to one worker. */
+const SPREAD = ['--routing', 'least-loaded'];
+
 after(killAll);
 
 /** A body with everything a re-serialisation would change: odd spacing, escapes, number formats,
@@ -107,7 +111,7 @@ describe('server aliases', () => {
 
   before(async () => {
     [server, mockA, mockB, mockC] = await Promise.all([
-      startServer(['--model-alias', 'gpt-4o-mini=qwen-a|qwen-b', '--model-alias', 'default=chat', '--model-alias', 'nobody=gone-1|gone-2']),
+      startServer([...SPREAD, '--model-alias', 'gpt-4o-mini=qwen-a|qwen-b', '--model-alias', 'default=chat', '--model-alias', 'nobody=gone-1|gone-2']),
       startMock(),
       startMock(),
       startMock(),

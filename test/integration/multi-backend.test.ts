@@ -11,6 +11,10 @@ import { after, describe, test } from 'node:test';
 import { SECRET, killAll, spawnCli, startMock, startServer, startWorker, until, type MockProc, type ServerProc, freePort } from '../helpers/cluster.js';
 import { chatBody, post } from './faults-util.js';
 
+/** These tests spread identical requests over workers: the least-loaded rule (round-robin among
+ * equals), not cache-aware routing, which would keep sending an identical prompt to one worker. */
+const SPREAD = ['--routing', 'least-loaded'];
+
 const dir = mkdtempSync(join(tmpdir(), 'mr-multi-'));
 after(async () => {
   await killAll();
@@ -52,7 +56,7 @@ max-concurrency = 2
 
 describe('one worker, several backends', () => {
   test('one registration for both; requests go by model, within each backend\'s limit and with its key', async () => {
-    const server = await startServer();
+    const server = await startServer(SPREAD);
     const [a, b] = await Promise.all([startMock(['--name', 'A', '--models', 'model-a']), startMock(['--name', 'B', '--models', 'model-b,model-c'])]);
     const w = twoBackendWorker(server, a, b, 'two-gpus');
     await w.waitMsg('registered');
@@ -84,7 +88,7 @@ describe('one worker, several backends', () => {
 
   test('a dead backend is out of rotation on its own; the other serves; it is back when it returns; all down is reported', async () => {
     const portA = await freePort();
-    const server = await startServer();
+    const server = await startServer(SPREAD);
     const [a, b, c] = await Promise.all([
       mockOn(portA, ['--name', 'A', '--models', 'model-a']),
       startMock(['--name', 'B', '--models', 'model-b']),

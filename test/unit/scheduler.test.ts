@@ -2,7 +2,8 @@
 // Every call goes through `checked()`, which runs `checkInvariants()` after each step.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Scheduler, type Command, type SchedulerConfig, type WorkerSpec } from '../../src/core/scheduler.js';
+import { MAX_PASSES, Scheduler, type Command, type SchedulerConfig, type WorkerSpec } from '../../src/core/scheduler.js';
+import type { RoutingConfig, RoutingHints } from '../../src/core/routing.js';
 import { ModelAliases } from '../../src/core/model-aliases.js';
 import { prng } from '../helpers/prng.js';
 
@@ -39,8 +40,8 @@ function checked(s: Scheduler): Scheduler {
   });
 }
 
-function make(config: Partial<SchedulerConfig> = {}, aliases: string[] = []): Scheduler {
-  return checked(new Scheduler({ ...QUIET, ...config }, ModelAliases.parse(aliases)));
+function make(config: Partial<SchedulerConfig> = {}, aliases: string[] = [], routing: Partial<RoutingConfig> = {}): Scheduler {
+  return checked(new Scheduler({ ...QUIET, ...config }, ModelAliases.parse(aliases), routing));
 }
 
 function worker(id: string, models: string[], maxConcurrent = 1, cancelAck = false): WorkerSpec {
@@ -949,7 +950,7 @@ type Outcome = 'completed' | 'failed' | 'cancelled';
  * Drives the scheduler with random events and keeps its own model of where each request runs, built
  * only from the commands that came out. It asserts safety on every command and liveness at the end.
  */
-function randomRun(seed: number, steps: number): void {
+function randomRun(seed: number, steps: number, routingMode: RoutingConfig['mode'] = 'cache-aware'): void {
   const rnd = prng(seed);
   const pick = <T>(xs: readonly T[]): T | undefined => (xs.length ? xs[Math.floor(rnd() * xs.length)] : undefined);
   // Aliases: one over two served models, one whose second target no worker ever serves.
@@ -965,7 +966,7 @@ function randomRun(seed: number, steps: number): void {
     breakerFailures: 2,
     breakerCooldownMs: 700,
     priorityAgingMs: 1500,
-  }, ALIASES);
+  }, ALIASES, { mode: routingMode, maxEntries: 24, loadFactor: 1.5 });
   const s = checked(raw); // events go through the invariant check; the harness's own look-ups use `raw`
   const MODELS = ['a', 'b', 'c'];
   const specs = new Map<string, WorkerSpec>(); // connected workers, as far as the harness knows
@@ -1094,8 +1095,13 @@ function randomRun(seed: number, steps: number): void {
       const model = y < 0.03 ? 'unknown' : y < 0.25 ? pick(['x', 'y'])! : pick(MODELS)!;
       asked.set(id, model);
       const tenant = pick(['t1', 't2', 't3', 't4'])!;
+      // Six conversations a few turns deep (a turn's prefix extends the one before), some with an
+      // affinity key; some requests carry nothing to route by.
+      const conv = Math.floor(rnd() * 6);
+      const turns = 1 + Math.floor(rnd() * 4);
+      const routing: RoutingHints | undefined = rnd() < 0.15 ? undefined : { prefix: Array.from({ length: turns }, (_, t) => conv * 100 + t), ...(rnd() < 0.3 ? { affinity: 9000 + conv } : {}) };
       // t1 and t2 are keys with an in-flight limit; the others have none.
-      apply(s.submit(id, model, now, { tenant, priority: pick(['high', 'normal', 'normal', 'low'] as const)!, tenantLimit: tenant === 't1' ? 1 : tenant === 't2' ? 2 : 0 }));
+      apply(s.submit(id, model, now, { tenant, priority: pick(['high', 'normal', 'normal', 'low'] as const)!, tenantLimit: tenant === 't1' ? 1 : tenant === 't2' ? 2 : 0, routing }));
     } else if (x < 0.45) {
       const r = pick([...slot.keys()]); // running or cancelling
       if (r) {
@@ -1210,11 +1216,14 @@ function randomRun(seed: number, steps: number): void {
 }
 
 describe('property: random event sequences', () => {
-  for (const seed of [1, 2]) {
-    it(`seed ${seed}: 2,000 random events keep the invariants and end every request exactly once`, () => {
+  for (const seed of [1, 2, 3]) {
+    it(`seed ${seed}: 2,000 random events keep the invariants and end every request exactly once (cache-aware routing)`, () => {
       randomRun(seed, 2000);
     });
   }
+  it('seed 4: the same with least-loaded routing', () => {
+    randomRun(4, 2000, 'least-loaded');
+  });
 });
 
 // ---------- backend health and the circuit breaker ----------
@@ -1555,5 +1564,165 @@ describe('per-tenant in-flight limits', () => {
     assert.equal(s.queueDepth, 3);
     const cmds = s.registerWorker(worker('B', ['m'], 4), 2);
     assert.deepEqual(targets(cmds), ['k1>B', 'k2>B'], 'the two requeued ones, and the limit holds');
+  });
+});
+
+// ---------- cache-aware routing ----------
+
+/** A conversation's hints at turn `t` (1-based): its prefix grows by one block per turn. */
+const conv = (c: number, t: number, affinity?: number): RoutingHints => ({ prefix: Array.from({ length: t }, (_, i) => c * 100 + i), ...(affinity !== undefined ? { affinity } : {}) });
+
+describe('cache-aware routing', () => {
+  it("a conversation's turns go back to the worker that served its earlier turns, where least-loaded would alternate", () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 4), 0);
+    s.registerWorker(worker('B', ['m'], 4), 0);
+    const seen: string[] = [];
+    for (let t = 1; t <= 4; t++) {
+      const [c] = only(s.submit(`x${t}`, 'm', t, { routing: conv(1, t) }), 'dispatch');
+      seen.push(c!.workerId);
+      if (t > 1) assert.equal(s.routeOf(`x${t}`), 'prefix');
+      if (t > 1) assert.equal(s.matchedBlocksOf(`x${t}`), t - 1, 'the earlier turns matched');
+      s.complete(`x${t}`, c!.workerId, t);
+    }
+    assert.deepEqual(seen, ['A', 'A', 'A', 'A']);
+    // Another conversation, unknown to the index, goes to the least loaded (B: least recently used).
+    assert.deepEqual(s.submit('y1', 'm', 10, { routing: conv(2, 1) }), [dispatch('y1', 'B')]);
+    assert.equal(s.routeOf('y1'), 'least_loaded');
+    const ll = make({}, [], { mode: 'least-loaded' });
+    ll.registerWorker(worker('A', ['m'], 4), 0);
+    ll.registerWorker(worker('B', ['m'], 4), 0);
+    const alt: string[] = [];
+    for (let t = 1; t <= 4; t++) {
+      const [c] = only(ll.submit(`x${t}`, 'm', t, { routing: conv(1, t) }), 'dispatch');
+      alt.push(c!.workerId);
+      ll.complete(`x${t}`, c!.workerId, t);
+    }
+    assert.deepEqual(alt, ['A', 'B', 'A', 'B']);
+  });
+
+  it('an affinity key sticks, over the prefix guess', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 4), 0);
+    s.registerWorker(worker('B', ['m'], 4), 0);
+    s.submit('p', 'm', 0, { routing: conv(1, 2) }); // A learns conversation 1
+    s.complete('p', 'A', 0);
+    s.submit('k1', 'm', 1, { routing: { affinity: 7 } }); // B: least recently dispatched
+    s.complete('k1', 'B', 1);
+    // Conversation 1's prefix lives on A, but the key names B.
+    assert.deepEqual(s.submit('k2', 'm', 2, { routing: { ...conv(1, 3), affinity: 7 } }), [dispatch('k2', 'B')]);
+    assert.equal(s.routeOf('k2'), 'affinity');
+  });
+
+  it('a busy preferred worker loses the request to an idle one (load bound), and the index learns the new home', () => {
+    const s = make({}, [], { loadFactor: 2 });
+    s.registerWorker(worker('A', ['m'], 4), 0);
+    s.registerWorker(worker('B', ['m'], 4), 0);
+    proveAll(s, 'm', 8);
+    s.submit('t1', 'm', 1, { routing: conv(1, 1) });
+    const home = s.workerOf('t1')!;
+    const other = home === 'A' ? 'B' : 'A';
+    // Two more on the home worker: (3+1)/4 against (0+1)/4 is past the factor 2.
+    s.submit('f1', 'm', 1, { routing: conv(1, 1) });
+    s.submit('f2', 'm', 1, { routing: conv(1, 1) });
+    assert.equal(s.workerOf('f1'), home);
+    assert.equal(s.workerOf('f2'), other, 'f2 would make the home worker 3 in flight against 0');
+    assert.equal(s.routeOf('f2'), 'load_bound');
+    s.complete('t1', home, 2);
+    s.complete('f1', home, 2);
+    s.complete('f2', other, 2);
+    // The latest dispatch of those blocks was to the other worker: the next turn follows it.
+    assert.deepEqual(s.submit('t2', 'm', 3, { routing: conv(1, 2) }), [dispatch('t2', other)]);
+  });
+
+  it('a worker freeing a slot takes a queued request holding its prompt ahead of the head, at most MAX_PASSES times past one head', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.registerWorker(worker('B', ['m'], 1), 0);
+    s.submit('a1', 'm', 0, { routing: conv(1, 1) }); // A
+    s.submit('b1', 'm', 0, { routing: conv(2, 1) }); // B
+    // Queued: the head prefers B, then a run of requests that prefer A.
+    s.submit('b2', 'm', 1, { routing: conv(2, 2) });
+    for (let i = 0; i < MAX_PASSES + 1; i++) s.submit(`a${i + 2}`, 'm', 1, { routing: conv(1, 2 + i) });
+    let running = 'a1';
+    const order: string[] = [];
+    for (let i = 0; i < MAX_PASSES + 1; i++) {
+      const [d] = only(s.complete(running, 'A', 2 + i), 'dispatch');
+      order.push(`${d!.requestId}:${s.routeOf(d!.requestId)}`);
+      running = d!.requestId;
+    }
+    const passed = Array.from({ length: MAX_PASSES }, (_, i) => `a${i + 2}:queued_affinity`);
+    assert.deepEqual(order, [...passed, 'b2:queued'], 'the head, passed over MAX_PASSES times, goes next');
+  });
+
+  it('a worker nobody waits for takes a first turn (no preference) ahead of a head that waits for another worker', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.registerWorker(worker('B', ['m'], 1), 0);
+    s.submit('a1', 'm', 0, { routing: conv(1, 1) });
+    s.submit('b1', 'm', 0, { routing: conv(2, 1) });
+    s.submit('b2', 'm', 1, { routing: conv(2, 2) }); // the head: waits for B
+    s.submit('new', 'm', 1, { routing: conv(3, 1) }); // a first turn: anywhere
+    s.submit('plain', 'm', 1); // no hints: only ever in fair order
+    assert.deepEqual(s.complete('a1', 'A', 2), [dispatch('new', 'A')]);
+    assert.equal(s.routeOf('new'), 'queued');
+    assert.deepEqual(s.complete('b1', 'B', 3), [dispatch('b2', 'B')]);
+    assert.equal(s.routeOf('b2'), 'queued_affinity');
+  });
+
+  it('the head keeps its turn when it prefers the freed worker too, or was requeued', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('a1', 'm', 0, { routing: conv(1, 1) });
+    s.submit('h', 'm', 1, { routing: conv(1, 2) });
+    s.submit('later', 'm', 1, { routing: conv(1, 3) });
+    assert.deepEqual(s.complete('a1', 'A', 2), [dispatch('h', 'A')]);
+  });
+
+  it('a request passed over only by higher-or-equal priority and by tenants that may run', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.registerWorker(worker('B', ['m'], 1), 0);
+    s.submit('a1', 'm', 0, { routing: conv(1, 1) });
+    s.submit('b1', 'm', 0, { routing: conv(2, 1) });
+    s.submit('head', 'm', 1, { routing: conv(2, 2), priority: 'high' });
+    s.submit('lowA', 'm', 1, { routing: conv(1, 2), priority: 'low' });
+    assert.deepEqual(s.complete('a1', 'A', 2), [dispatch('head', 'A')], 'a low request never passes a high one');
+  });
+
+  it('a worker that leaves is forgotten: its conversations and the requests waiting for it move', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.registerWorker(worker('B', ['m'], 1), 0);
+    s.submit('a1', 'm', 0, { routing: conv(1, 1, 5) });
+    s.submit('b1', 'm', 0, { routing: conv(2, 1) });
+    s.submit('a2', 'm', 1, { routing: conv(1, 2, 5) }); // waits for A
+    assert.equal(s.queueDepth, 1);
+    s.complete('a1', 'A', 1); // A takes a2
+    assert.equal(s.workerOf('a2'), 'A');
+    s.complete('a2', 'A', 2);
+    s.workerLost('A', 3); // checkInvariants: the index names no departed worker
+    s.complete('b1', 'B', 3);
+    assert.deepEqual(s.submit('a3', 'm', 4, { routing: conv(1, 3, 5) }), [dispatch('a3', 'B')]);
+    assert.equal(s.routeOf('a3'), 'least_loaded', 'nothing remembered of A');
+    // A returns under a new id: conversation 1 now lives on B.
+    s.registerWorker(worker('A2', ['m'], 1), 5);
+    s.complete('a3', 'B', 5);
+    assert.deepEqual(s.submit('a4', 'm', 6, { routing: conv(1, 4, 5) }), [dispatch('a4', 'B')]);
+  });
+
+  it('routing decisions are counted by reason', () => {
+    const s = make();
+    s.registerWorker(worker('A', ['m'], 1), 0);
+    s.submit('r1', 'm', 0, { routing: conv(1, 1) });
+    s.submit('r2', 'm', 0, { routing: conv(1, 2) });
+    s.complete('r1', 'A', 1);
+    s.submit('r3', 'm', 1);
+    s.complete('r2', 'A', 2); // r3 (no hints) runs in fair order
+    const d = s.router.decisions;
+    assert.equal(d.least_loaded, 1);
+    assert.equal(d.queued_affinity, 1, 'r2 waited for the worker holding its first turn');
+    assert.equal(d.queued, 1);
+    assert.equal(d.prefix + d.affinity + d.load_bound, 0);
   });
 });
