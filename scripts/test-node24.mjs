@@ -12,7 +12,7 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SKIP = new Set(['dashboard', 'reverse-proxy', 'llama', 'llama-health']);
+const SKIP = new Set(['dashboard', 'reverse-proxy', 'llama', 'llama-health', 'cache-routing']);
 
 const rt = spawnSync(process.execPath, ['scripts/package.mjs', '--runtime'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 if (rt.status === 3) {
