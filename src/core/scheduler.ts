@@ -485,7 +485,10 @@ export class Scheduler {
       this.sync(w);
     }
     if (w && !retryable && !r.started) this.breakerFailure(w, now);
-    const cmds = retryable && !r.started ? this.requeue(r, now) : this.finishWithError(r, 'backend_error', message);
+    // A refusal is "not now", not a failure: it spends none of --max-requeues (a worker with several
+    // backends refuses whenever the one a model needs is full), and --queue-timeout still bounds the
+    // wait, counted from when the request first had to wait.
+    const cmds = retryable && !r.started ? this.requeue(r, now, undefined, true) : this.finishWithError(r, 'backend_error', message);
     return w ? cmds.concat(this.fill(w, now)) : cmds;
   }
 
@@ -996,7 +999,8 @@ export class Scheduler {
     return best;
   }
 
-  private enqueue(r: Req, now: number, front: boolean): void {
+  /** `keepDeadline`: a refused request keeps the queue deadline it first had (or gets one from now). */
+  private enqueue(r: Req, now: number, front: boolean, keepDeadline = false): void {
     let q = this.queues.get(r.model);
     if (!q) {
       q = new FairQueue<Req>(this.config.priorityAgingMs, this.isTenantBlocked);
@@ -1017,7 +1021,7 @@ export class Scheduler {
       this.waiters.add(r.preferred ?? ANYWHERE, r);
     }
     if (this.config.queueTimeoutMs > 0) {
-      r.queueDeadline = now + this.config.queueTimeoutMs;
+      if (!keepDeadline || r.queueDeadline === 0) r.queueDeadline = now + this.config.queueTimeoutMs;
       this.deadlines.remove(r.deadline);
       r.deadline = this.deadlines.push({ at: r.queueDeadline, kind: 'queue', id: r.id });
     }
@@ -1040,13 +1044,13 @@ export class Scheduler {
   }
 
   /** Back to the front of its queue, or straight to a free worker (another than `avoid` if any). */
-  private requeue(r: Req, now: number, avoid?: string): Command[] {
+  private requeue(r: Req, now: number, avoid?: string, refused = false): Command[] {
     this.release(r);
-    if (r.requeues >= this.config.maxRequeues) {
+    if (!refused && r.requeues >= this.config.maxRequeues) {
       this.forget(r);
       return [fail(r.id, 'requeue_exhausted', `The request failed on ${r.requeues + 1} workers in a row; giving up.`)];
     }
-    r.requeues++;
+    if (!refused) r.requeues++;
     const w = this.place(r, avoid) ?? this.place(r);
     if (w) return [this.assign(r, w, now)];
     if (!this.accepting) {
@@ -1054,7 +1058,7 @@ export class Scheduler {
       this.forget(r);
       return [fail(r.id, 'shutting_down', 'The relay is shutting down; retry shortly.')];
     }
-    this.enqueue(r, now, true);
+    this.enqueue(r, now, true, refused);
     return [];
   }
 

@@ -86,6 +86,19 @@ describe('one worker, several backends', () => {
     assert.equal((await b.stats()).requests, 1, 'none of them went to B');
   });
 
+  test("more requests at once than a backend's limit: each waits its turn, none fails (a refusal spends no requeue)", async () => {
+    const server = await startServer([...SPREAD, '--max-requeues', '1']);
+    const [a, b] = await Promise.all([startMock(['--name', 'A', '--models', 'model-a']), startMock(['--name', 'B', '--models', 'model-b'])]);
+    const w = twoBackendWorker(server, a, b, 'busy-gpus');
+    await w.waitMsg('registered');
+    // The server sees 3 slots; model-a has 1 of them. Eight at once, with model-b traffic beside.
+    const slow = { 'x-mock-delay-ms': '30' };
+    const all = await Promise.all([...Array.from({ length: 8 }, () => chatWith(server, 'model-a', slow)), ...Array.from({ length: 4 }, () => chatWith(server, 'model-b', slow))]);
+    assert.deepEqual(all.map((r) => r.status), Array(12).fill(200), JSON.stringify(all.find((r) => r.status !== 200)?.body));
+    assert.ok(server.count('worker could not serve request') > 1, 'the worker did refuse some (more than --max-requeues)');
+    assert.equal((await a.stats()).maxActive, 1, "A's limit held");
+  });
+
   test('a dead backend is out of rotation on its own; the other serves; it is back when it returns; all down is reported', async () => {
     const portA = await freePort();
     const server = await startServer(SPREAD);

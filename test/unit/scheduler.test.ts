@@ -718,6 +718,31 @@ describe('requestFailed', () => {
     assert.deepEqual(s.complete('r1', 'A', 4), [dispatch('r3', 'A'), dispatch('r4', 'A')]);
   });
 
+  it('refusals spend none of --max-requeues: a request refused more often than that still runs', () => {
+    const s = make({ maxRequeues: 1 });
+    s.registerWorker(worker('A', ['m'], 2), 0);
+    assert.deepEqual(targets([...s.submit('hold', 'm', 1), ...s.submit('r', 'm', 1)]), ['hold>A', 'r>A']);
+    for (let i = 0; i < 5; i++) {
+      assert.deepEqual(s.requestFailed('r', 'A', true, 'busy', 2 + i), [], 'back in the queue, A saturated');
+      assert.equal(s.requestState('r'), 'queued');
+      assert.deepEqual(s.workerLoad('A', 1, 2 + i), [dispatch('r', 'A')], 'A says it has room again');
+    }
+    assert.deepEqual(s.complete('r', 'A', 10), []);
+  });
+
+  it('a refused request waits --queue-timeout in all, counted from when it first had to wait', () => {
+    const s = make({ queueTimeoutMs: 1000 });
+    s.registerWorker(worker('A', ['m'], 2), 0);
+    s.submit('hold', 'm', 0);
+    s.submit('r', 'm', 0);
+    s.requestFailed('r', 'A', true, 'busy', 100);
+    s.workerLoad('A', 1, 600);
+    s.requestFailed('r', 'A', true, 'busy', 700);
+    assert.equal(s.requestState('r'), 'queued');
+    assert.deepEqual(s.tick(1099), []);
+    expectFail(s.tick(1101), 'r', 'queue_timeout');
+  });
+
   it("not retryable: fails with 'backend_error' and frees the slot", () => {
     const s = make();
     s.registerWorker(worker('A', ['m'], 1), 0);
