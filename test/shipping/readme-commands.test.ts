@@ -113,8 +113,10 @@ describe('the README, as written', { skip }, () => {
   let dir: string;
   let server: Proc;
   let worker: Proc;
-  /** PATH with the standalone commands first, as after the install. */
+  /** PATH with the standalone commands first, as after that install. */
   let path: string;
+  /** Where `npm install -g` put its commands. */
+  let npmBin: string;
   const swap = (l: string): string =>
     l
       .replaceAll('0.0.0.0:8080', `127.0.0.1:${port}`)
@@ -126,9 +128,9 @@ describe('the README, as written', { skip }, () => {
     const r = spawnSync('bash', ['-c', swap(line)], { cwd: dir, encoding: 'utf8', env: { ...process.env, PATH: path, ...env }, timeout: 60_000 });
     return { status: r.status, out: `${r.stdout}${r.stderr}` };
   };
-  const daemon = (name: string, line: string): Proc => {
+  const daemon = (name: string, line: string, bin = path): Proc => {
     ran.add(line);
-    return new Proc(name, spawn('bash', ['-c', `exec ${swap(line)}`], { cwd: dir, env: { ...process.env, PATH: path }, stdio: ['ignore', 'pipe', 'pipe'] }));
+    return new Proc(name, spawn('bash', ['-c', `exec ${swap(line)}`], { cwd: dir, env: { ...process.env, PATH: bin }, stdio: ['ignore', 'pipe', 'pipe'] }));
   };
 
   before(async () => {
@@ -138,13 +140,36 @@ describe('the README, as written', { skip }, () => {
     path = `${BIN_DIR}:${process.env['PATH']}`;
   });
 
-  test('Run: the secret file, the relay and a worker, each line as the README has it', async () => {
+  test('Install: the standalone copy and its --version; npm install -g from the clone and --help', () => {
+    const opt = tmp();
+    const [copy, fromClone, help] = INSTALL as [string, string, string];
+    ran.add(copy);
+    const c = spawnSync('bash', ['-c', copy.replace(/^sudo /, '').replaceAll('/opt/modelrelay', join(opt, 'modelrelay'))], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(c.status, 0, c.stderr);
+    assert.match(c.stdout, /\d+\.\d+\.\d+/);
+    // `npm ci && npm run build` already ran (the suite's build); the global install goes to a prefix.
+    assert.match(fromClone, /npm install -g \.$/);
+    ran.add(fromClone);
+    const prefix = tmp();
+    npmBin = join(prefix, 'bin');
+    const g = spawnSync('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', '.'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(g.status, 0, g.stderr);
+    ran.add(help);
+    const h = spawnSync('bash', ['-c', help], { encoding: 'utf8', env: { ...process.env, PATH: `${npmBin}:${process.env['PATH']}` } });
+    assert.equal(h.status, 0, h.stderr);
+    assert.match(h.stdout, /Usage: modelrelay-server/);
+  });
+
+  // Two install paths serve every request below: the relay is the standalone binary, the worker the
+  // command npm installed.
+  test('Run: the secret file, the relay (standalone binary) and a worker (npm install -g), each line as the README has it', async () => {
     const [secret, relay, gpu] = RUN_BLOCK as [string, string, string];
     assert.match(secret, /^openssl rand/);
     assert.equal(sh(secret).status, 0);
     server = daemon('server', relay);
     await server.waitMsg('listening');
-    worker = daemon('worker', gpu);
+    assert.ok(npmBin, 'the npm install ran first');
+    worker = daemon('worker', gpu, `${npmBin}:${process.env['PATH']}`);
     await worker.waitMsg('registered');
   });
 
@@ -181,25 +206,6 @@ describe('the README, as written', { skip }, () => {
     ran.add(claudeLine);
     assert.match(claudeLine, / claude$/);
     assert.match(node(claude, envOf(claudeLine.replace(/ claude$/, ''))), /\[readme\]/);
-  });
-
-  test('Install: the standalone copy and its --version; npm install -g from the clone and --help', () => {
-    const opt = tmp();
-    const [copy, fromClone, help] = INSTALL as [string, string, string];
-    ran.add(copy);
-    const c = spawnSync('bash', ['-c', copy.replace(/^sudo /, '').replaceAll('/opt/modelrelay', join(opt, 'modelrelay'))], { cwd: ROOT, encoding: 'utf8' });
-    assert.equal(c.status, 0, c.stderr);
-    assert.match(c.stdout, /\d+\.\d+\.\d+/);
-    // `npm ci && npm run build` already ran (the suite's build); the global install goes to a prefix.
-    assert.match(fromClone, /npm install -g \.$/);
-    ran.add(fromClone);
-    const prefix = tmp();
-    const g = spawnSync('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', '.'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-    assert.equal(g.status, 0, g.stderr);
-    ran.add(help);
-    const h = spawnSync('bash', ['-c', help], { encoding: 'utf8', env: { ...process.env, PATH: `${join(prefix, 'bin')}:${process.env['PATH']}` } });
-    assert.equal(h.status, 0, h.stderr);
-    assert.match(h.stdout, /Usage: modelrelay-server/);
   });
 
   test('every line those tests meant to run was run', () => {
