@@ -98,6 +98,10 @@ interface Req {
   /** The tenant's in-flight limit (a key's max_concurrent), 0 = none; counted while it holds a slot. */
   tenantLimit: number;
   holdsTenantSlot: boolean;
+  /** The worker's slot group it runs in (backend-slots), if that worker has groups. */
+  group: SlotGroup | undefined;
+  /** While it runs: the model its worker runs it as (an alias's target, else its model). */
+  runsAs: string;
   /** Its place in the model's queue while queued. */
   slot: Slot<Req> | undefined;
   /** A byte has reached the client: the request can no longer be retried elsewhere. */
@@ -153,6 +157,21 @@ interface Worker extends WorkerSpec {
   recent: Map<string, true>;
   /** Its armed deadlines (ping, silence, drain), removed when it leaves. */
   timers: Partial<Record<'ping' | 'silence' | 'drain' | 'breaker', Deadline<DeadlineKind>>>;
+  /** backend-slots: each model's share of the worker's slots (one group per backend), or undefined
+   * when the whole worker is one pool. */
+  groups: Map<string, SlotGroup> | undefined;
+}
+
+/** Slots a set of a worker's models share (one backend of a worker with several). */
+interface SlotGroup {
+  max: number;
+  running: number;
+}
+
+/** What a worker says of its slot groups: these models share this many slots. */
+export interface SlotGroupSpec {
+  models: string[];
+  maxConcurrent: number;
 }
 
 type ModelQueue = FairQueue<Req>;
@@ -350,6 +369,8 @@ export class Scheduler {
       level: levelOf(opts.priority ?? 'normal'),
       tenantLimit: opts.tenantLimit ?? 0,
       holdsTenantSlot: false,
+      group: undefined,
+      runsAs: '',
       slot: undefined,
       started: false,
       requeues: 0,
@@ -517,6 +538,7 @@ export class Scheduler {
       cooldownMs: this.config.breakerCooldownMs,
       recent: new Map(),
       timers: {},
+      groups: undefined,
     };
     this.workers.set(w.id, w);
     this.index(w);
@@ -533,6 +555,31 @@ export class Scheduler {
     this.unindex(w);
     w.models = [...models];
     this.index(w);
+    // A `*` worker takes any model: its slots are one pool (see setSlotGroups).
+    if (this.wildcards.has(w)) w.groups = undefined;
+    this.sync(w);
+    return this.fill(w, now);
+  }
+
+  /** backend-slots: which of the worker's models share how many slots (empty: one pool). Requests
+   * running now are counted in their model's new group. */
+  setSlotGroups(workerId: string, specs: SlotGroupSpec[], now: number): Command[] {
+    const w = this.workers.get(workerId);
+    if (!w) return [];
+    this.setOpen(w, false);
+    const groups = new Map<string, SlotGroup>();
+    for (const spec of specs) {
+      const g: SlotGroup = { max: Math.max(1, Math.min(spec.maxConcurrent, w.maxConcurrent)), running: 0 };
+      for (const m of spec.models) if (m !== WILDCARD && !groups.has(m)) groups.set(m, g);
+    }
+    // A `*` worker takes any model: its slots stay one pool.
+    w.groups = groups.size > 0 && !this.wildcards.has(w) ? groups : undefined;
+    for (const id of w.inFlight) {
+      const r = this.requests.get(id);
+      if (!r) continue;
+      r.group = w.groups?.get(r.runsAs);
+      if (r.group) r.group.running++;
+    }
     this.sync(w);
     return this.fill(w, now);
   }
@@ -739,6 +786,16 @@ export class Scheduler {
       if (this.openWildcards.size > 0) throw new Error(`${r.id} for '${r.model}' waits while a '*' worker has a free slot`);
       for (const m of servedAs(r)) if (this.openByModel.has(m)) throw new Error(`${r.id} for '${r.model}' waits while a worker serving '${m}' has a free slot`);
     }
+    // Slot groups count exactly the requests running in them.
+    for (const w of this.workers.values()) {
+      if (!w.groups) continue;
+      const counted = new Map<SlotGroup, number>();
+      for (const id of w.inFlight) {
+        const g = this.requests.get(id)?.group;
+        if (g) counted.set(g, (counted.get(g) ?? 0) + 1);
+      }
+      for (const g of new Set(w.groups.values())) if (g.running !== (counted.get(g) ?? 0)) throw new Error(`worker ${w.id}: a slot group counts ${g.running} running, ${counted.get(g) ?? 0} hold it`);
+    }
     // Routing remembers only connected workers; only a waiting request prefers one.
     for (const id of this.router.index.workerIds()) if (!this.workers.has(id)) throw new Error(`routing index still names departed worker ${id}`);
     for (const r of this.requests.values()) {
@@ -875,7 +932,7 @@ export class Scheduler {
     }
     const route = this.router.choose(r.hints, least, (id) => {
       const w = this.workers.get(id);
-      return w && w.open && w.id !== exclude && this.servesRequest(w, r) ? w : undefined;
+      return w && w.open && w.id !== exclude && this.canRunNow(w, r) ? w : undefined;
     });
     r.route = route.reason;
     r.matched = route.matched;
@@ -885,6 +942,13 @@ export class Scheduler {
   private servesRequest(w: Worker, r: Req): boolean {
     if (this.wildcards.has(w)) return true;
     for (const m of servedAs(r)) if (this.byModel.get(m)?.has(w)) return true;
+    return false;
+  }
+
+  /** `w` serves the request and has a slot for it now (in the model's slot group, if it has groups). */
+  private canRunNow(w: Worker, r: Req): boolean {
+    if (this.wildcards.has(w)) return true;
+    for (const m of servedAs(r)) if (this.byModel.get(m)?.has(w) && this.roomFor(w, m)) return true;
     return false;
   }
 
@@ -900,10 +964,22 @@ export class Scheduler {
     }
   }
 
-  /** The alias target `w` serves the request as: the first it lists (a `*` worker: the first). */
+  /** The alias target `w` serves the request as: the first it lists that has a free slot on `w`
+   * (a `*` worker: the first). */
   private targetFor(alias: ModelAlias, w: Worker): string {
-    for (const t of alias.targets) if (this.byModel.get(t)?.has(w)) return t;
-    return alias.targets[0]!;
+    let served: string | undefined;
+    for (const t of alias.targets) {
+      if (!this.byModel.get(t)?.has(w)) continue;
+      if (this.roomFor(w, t)) return t;
+      served ??= t;
+    }
+    return served ?? alias.targets[0]!;
+  }
+
+  /** Whether `w`'s slot group for `model` has a free slot (no groups: the worker's own limit decides). */
+  private roomFor(w: Worker, model: string): boolean {
+    const g = w.groups?.get(model);
+    return g === undefined || g.running < g.max;
   }
 
   private assign(r: Req, w: Worker, now: number): Command {
@@ -914,6 +990,10 @@ export class Scheduler {
     r.state = 'running';
     r.workerId = w.id;
     r.lastActivity = now;
+    const target = r.alias ? this.targetFor(r.alias, w) : undefined;
+    r.runsAs = target ?? r.model;
+    r.group = w.groups?.get(r.runsAs);
+    if (r.group) r.group.running++;
     w.inFlight.add(r.id);
     this.sync(w);
     w.lastDispatch = ++this.dispatchSeq;
@@ -922,7 +1002,7 @@ export class Scheduler {
     r.preferred = undefined;
     this.router.count(r.route);
     this.router.learn(r.hints, w.id);
-    if (r.alias) return { type: 'dispatch', requestId: r.id, workerId: w.id, target: this.targetFor(r.alias, w) };
+    if (target !== undefined) return { type: 'dispatch', requestId: r.id, workerId: w.id, target };
     return { type: 'dispatch', requestId: r.id, workerId: w.id };
   }
 
@@ -958,7 +1038,7 @@ export class Scheduler {
     const head = q.peek(now)!.item;
     const level = q.peekLevel;
     if (head.preferred === undefined || head.preferred === w.id || level < 0 || head.passes >= MAX_PASSES) return undefined;
-    const accept = (c: Req): boolean => c.slot!.level <= level && !this.tenantBlocked(c.tenant) && this.servesRequest(w, c);
+    const accept = (c: Req): boolean => c.slot!.level <= level && !this.tenantBlocked(c.tenant) && this.canRunNow(w, c);
     const r = this.waiters.take(w.id, accept) ?? this.waiters.take(ANYWHERE, accept);
     if (!r) return undefined;
     head.passes++;
@@ -993,8 +1073,8 @@ export class Scheduler {
     };
     if (this.wildcards.has(w)) for (const q of this.queues.values()) consider(q);
     else {
-      for (const m of w.models) consider(this.queues.get(m));
-      if (this.aliases.size > 0) for (const m of w.models) for (const a of this.aliases.listing(m)) consider(this.queues.get(a.name));
+      for (const m of w.models) if (this.roomFor(w, m)) consider(this.queues.get(m));
+      if (this.aliases.size > 0) for (const m of w.models) if (this.roomFor(w, m)) for (const a of this.aliases.listing(m)) consider(this.queues.get(a.name));
     }
     return best;
   }
@@ -1101,6 +1181,10 @@ export class Scheduler {
       else this.tenantInFlight.set(r.tenant, n);
       if (this.queued > 0 && n + 1 === this.tenantLimits.get(r.tenant)) this.refillNeeded = true;
     }
+    if (r.group) {
+      r.group.running--;
+      r.group = undefined;
+    }
     const w = r.workerId === undefined ? undefined : this.workers.get(r.workerId);
     if (w) {
       w.inFlight.delete(r.id);
@@ -1116,8 +1200,10 @@ export class Scheduler {
     this.setOpen(w, this.workers.has(w.id) && this.eligible(w));
   }
 
+  /** A worker with slot groups is open for a model only while that model's group has room, so
+   * selection and the waiting-work invariant stay per model (O(its models) per change). */
   private setOpen(w: Worker, open: boolean): void {
-    if (w.open === open) return;
+    if (w.open === open && !w.groups) return;
     w.open = open;
     for (const m of w.models) {
       if (m === WILDCARD) {
@@ -1126,7 +1212,7 @@ export class Scheduler {
         continue;
       }
       let set = this.openByModel.get(m);
-      if (open) {
+      if (open && this.roomFor(w, m)) {
         if (!set) this.openByModel.set(m, (set = new Set()));
         set.add(w);
       } else if (set) {

@@ -6,7 +6,7 @@ export const PROTOCOL_VERSION = '2026-04-bridge-v1';
 export const WORKER_CONNECT_PATH = '/v1/worker/connect';
 
 /** Extensions we speak. A peer that sends no `extensions` field speaks only the base protocol. */
-export const EXTENSIONS = ['request-error', 'cancel-ack', 'drain-notice', 'flow-control', 'binary-frames', 'backend-health'] as const;
+export const EXTENSIONS = ['request-error', 'cancel-ack', 'drain-notice', 'flow-control', 'binary-frames', 'backend-health', 'backend-slots'] as const;
 export type Extension = (typeof EXTENSIONS)[number];
 
 const requestId = z.string().min(1).max(256);
@@ -79,7 +79,13 @@ export const WorkerMessage = z.discriminatedUnion('type', [
     current_load: load.optional(),
     extensions: z.array(z.string()).optional(),
   }),
-  z.object({ type: z.literal('models_update'), models: z.array(z.string()), current_load: load.optional() }),
+  z.object({
+    type: z.literal('models_update'),
+    models: z.array(z.string()),
+    current_load: load.optional(),
+    /** backend-slots: which models share how many of the worker's slots (one group per backend). */
+    slot_groups: z.array(z.object({ models: z.array(z.string()), max_concurrency: z.number().int().positive() })).optional(),
+  }),
   z.object({ type: z.literal('response_chunk'), request_id: requestId, chunk: z.string() }),
   z.object({
     type: z.literal('response_complete'),

@@ -3,14 +3,14 @@
 // one timer, armed for the scheduler's earliest deadline.
 import { randomBytes } from 'node:crypto';
 import { CloseCode, PROTOCOL_VERSION, encode, encodeBinary, RequestErrorCode, type WorkerMessage } from '../protocol/index.js';
-import { RelayError, Scheduler, type Command } from '../core/index.js';
+import { RelayError, Scheduler, type Command, type SlotGroupSpec } from '../core/index.js';
 import type { Logger } from '../log.js';
 import type { DisconnectCause, Telemetry } from '../telemetry/index.js';
 import type { Exchange } from './exchange.js';
 import { FLOW_OVERDRAFT_BYTES, FLOW_WINDOW_BYTES, FlowCredit } from './flow-credit.js';
 import { LogLimiter } from '../log-limiter.js';
 import { type WorkerStatus, workerStatuses } from './worker-status.js';
-import { sanitizeModels, type SanitizedRegistration, type SessionHandlers, type WorkerSession } from './worker-session.js';
+import { MAX_MODELS, sanitizeModels, type SanitizedRegistration, type SessionHandlers, type WorkerSession } from './worker-session.js';
 
 export type { WorkerStatus } from './worker-status.js';
 
@@ -193,6 +193,11 @@ export class Relay implements SessionHandlers {
         const models = sanitizeModels(msg.models, warnings);
         this.log.info({ worker: session.name, ...modelFields(models), ...(warnings.length ? { warnings } : {}) }, 'worker models updated');
         this.run(this.scheduler.updateModels(session.id, models, t));
+        if (session.has('backend-slots') && msg.slot_groups) {
+          const groups = slotGroups(msg.slot_groups);
+          this.log.info({ worker: session.name, slot_groups: groups.map((g) => ({ models: g.models.slice(0, 10), max_concurrency: g.maxConcurrent })) }, 'worker slot groups');
+          this.run(this.scheduler.setSlotGroups(session.id, groups, t));
+        }
         return;
       }
       case 'draining':
@@ -446,4 +451,10 @@ export class Relay implements SessionHandlers {
 /** Log fields for a model list: a count and the first few names, never a worker's whole list. */
 function modelFields(models: string[]): { models: string[]; model_count: number } {
   return { models: models.length > LOGGED_MODELS ? models.slice(0, LOGGED_MODELS) : models, model_count: models.length };
+}
+
+/** A worker's slot groups, bounded like its registration: at most 64 groups of at most 256 names
+ * (the scheduler caps each at the worker's own limit). */
+function slotGroups(groups: { models: string[]; max_concurrency: number }[]): SlotGroupSpec[] {
+  return groups.slice(0, 64).map((g) => ({ models: g.models.slice(0, MAX_MODELS).filter((m) => m.length <= 256), maxConcurrent: g.max_concurrency }));
 }

@@ -116,6 +116,27 @@ export function advertise(backends: readonly LocalBackend[]): Advertised {
   return { models, down: backends.length === 1 ? reasons[0]! : `all ${backends.length} backends are down: ${reasons.join('; ')}` };
 }
 
+/** backend-slots: which advertised models share how many slots. Backends that serve a model in
+ * common are one group (their limits add up), so groups never overlap. A lone backend: none (the
+ * worker's own limit is the one pool). */
+export function slotGroups(backends: readonly LocalBackend[]): { models: string[]; max_concurrency: number }[] | undefined {
+  if (backends.length < 2) return undefined;
+  const up = backends.filter((b) => b.health.isUp && b.models.length > 0);
+  const groups: { models: Set<string>; max: number }[] = [];
+  for (const b of up) {
+    const g = { models: new Set(b.models), max: b.spec.maxConcurrency };
+    for (let i = groups.length - 1; i >= 0; i--) {
+      const other = groups[i]!;
+      if (![...other.models].some((m) => g.models.has(m))) continue;
+      for (const m of other.models) g.models.add(m);
+      g.max += other.max;
+      groups.splice(i, 1);
+    }
+    groups.push(g);
+  }
+  return groups.map((g) => ({ models: [...g.models], max_concurrency: g.max }));
+}
+
 /**
  * The backend for a request's model: among those that serve it, one that is up with a free slot
  * (the least loaded); else 'busy' when one that is up is full; else a down one (its call fails fast

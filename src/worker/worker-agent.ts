@@ -26,7 +26,7 @@ import type { Logger } from '../log.js';
 import { LogLimiter } from '../log-limiter.js';
 import type { WorkerConfig } from './config.js';
 import { describe, isLoopback, redact, refusalHint, tunnelAgent, tunnelFailure } from './egress-proxy.js';
-import { LocalBackend, advertise, route } from './local-backend.js';
+import { LocalBackend, advertise, route, slotGroups } from './local-backend.js';
 import { workerConnectUrl } from './relay-url.js';
 import { RequestRunner } from './request-runner.js';
 
@@ -48,6 +48,8 @@ export class WorkerAgent {
   /** What the server was last told: the models, and whether the worker counts as down. */
   private models: string[] = [];
   private reportedDown: string | undefined;
+  /** The slot groups last sent (backend-slots), as JSON: a change is sent even when the models did not change. */
+  private sentGroups = '[]';
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
@@ -309,6 +311,8 @@ export class WorkerAgent {
         this.log.info({ worker_id: msg.worker_id, models: msg.models.slice(0, 10), model_count: msg.models.length, extensions: [...this.extensions] }, 'registered');
         if (this.draining === 'self' && this.extensions.has('drain-notice')) this.send({ type: 'draining', reason: 'worker shutting down' });
         if (this.reportedDown !== undefined && this.extensions.has('backend-health')) this.send({ type: 'backend_status', state: 'down', reason: this.reportedDown });
+        // backend-slots: say which models share which backend's slots (a lone backend has none to say).
+        if (this.extensions.has('backend-slots') && this.backends.length > 1) this.publish(true);
         return;
       case 'request':
         return this.onRequest(msg);
@@ -416,10 +420,13 @@ export class WorkerAgent {
     const wasDown = this.reportedDown;
     this.reportedDown = next.down;
     if (health && next.down !== undefined && wasDown === undefined) this.send({ type: 'backend_status', state: 'down', reason: next.down });
-    if (force || next.models.join('\n') !== this.models.join('\n')) {
+    const groups = this.extensions.has('backend-slots') ? slotGroups(this.backends) : undefined;
+    const groupsKey = JSON.stringify(groups ?? []);
+    if (force || next.models.join('\n') !== this.models.join('\n') || groupsKey !== this.sentGroups) {
       if (next.models.join('\n') !== this.models.join('\n')) this.log.info({ models: next.models }, 'models changed');
       this.models = next.models;
-      this.send({ type: 'models_update', models: next.models, current_load: this.runners.size });
+      this.sentGroups = groupsKey;
+      this.send({ type: 'models_update', models: next.models, current_load: this.runners.size, ...(groups ? { slot_groups: groups } : {}) });
     }
     if (health && next.down === undefined && wasDown !== undefined) this.send({ type: 'backend_status', state: 'up' });
   }

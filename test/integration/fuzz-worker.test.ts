@@ -77,7 +77,7 @@ type Action =
   | { t: 'chunk'; id: IdRef; chunk: string }
   | { t: 'complete'; id: IdRef; status: number; body?: string; headers?: Record<string, string> }
   | { t: 'error'; id?: IdRef; code: string }
-  | { t: 'models'; models: string[] }
+  | { t: 'models'; models: string[]; groups?: { models: string[]; max_concurrency: number }[] }
   | { t: 'pong'; load: number }
   | { t: 'draining' }
   | { t: 'backend'; state: 'up' | 'down' }
@@ -103,7 +103,18 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('error' as const), id: fc.option(idRef, { nil: undefined }), code: fc.constantFrom('worker_busy', 'worker_draining', 'backend_unavailable', 'backend_unreachable', 'x') }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('backend' as const), state: fc.constantFrom('up' as const, 'down' as const) }) },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('models' as const), models: fc.subarray(['shared', 'rogue-model', 'other-model']) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record(
+      {
+        t: fc.constant('models' as const),
+        models: fc.subarray(['shared', 'rogue-model', 'other-model']),
+        // backend-slots: groups that may name models it doesn't serve, overlap, or claim more than it may.
+        groups: fc.array(fc.record({ models: fc.subarray(['shared', 'rogue-model', 'other-model', '*', 'nobody']), max_concurrency: fc.integer({ min: 1, max: 9 }) }), { maxLength: 3 }),
+      },
+      { requiredKeys: ['t', 'models'] },
+    ),
+  },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('pong' as const), load: fc.nat(20) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('draining' as const) }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('client' as const), model: fc.constantFrom('rogue-model', 'shared', 'other-model'), stream: fc.boolean() }) },
@@ -113,7 +124,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
 const registration = fc.record({
   models: fc.subarray(['shared', 'rogue-model', 'other-model'], { minLength: 1 }),
   maxConcurrent: fc.integer({ min: 0, max: 4 }),
-  extensions: fc.subarray(['request-error', 'cancel-ack', 'drain-notice', 'flow-control', 'binary-frames', 'backend-health']),
+  extensions: fc.subarray(['request-error', 'cancel-ack', 'drain-notice', 'flow-control', 'binary-frames', 'backend-health', 'backend-slots']),
 });
 
 interface Rogue {
@@ -216,7 +227,7 @@ test('a rogue worker never disturbs another worker\'s requests, and the schedule
             rogue.ws.send(JSON.stringify({ type: 'error', ...(a.id ? { request_id: resolveId(a.id) } : {}), code: a.code, message: 'rogue' }));
             break;
           case 'models':
-            rogue.ws.send(JSON.stringify({ type: 'models_update', models: a.models }));
+            rogue.ws.send(JSON.stringify({ type: 'models_update', models: a.models, ...(a.groups ? { slot_groups: a.groups } : {}) }));
             break;
           case 'pong':
             rogue.ws.send(JSON.stringify({ type: 'pong', current_load: a.load }));

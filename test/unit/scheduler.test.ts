@@ -690,6 +690,61 @@ describe('workerLost', () => {
 
 // ---------- requestFailed ----------
 
+describe('slot groups (backend-slots)', () => {
+  // One worker, two backends: 'a' has 1 slot, 'b' and 'c' share 2; the worker claims 3.
+  const grouped = (s: Scheduler): void => {
+    s.registerWorker(worker('W', ['a', 'b', 'c'], 3), 0);
+    s.setSlotGroups('W', [{ models: ['a'], maxConcurrent: 1 }, { models: ['b', 'c'], maxConcurrent: 2 }], 0);
+  };
+
+  it("a model's group full: its requests wait, the worker's other models still flow", () => {
+    const s = make();
+    grouped(s);
+    assert.deepEqual(s.submit('a1', 'a', 1), [dispatch('a1', 'W')]);
+    assert.deepEqual(s.submit('a2', 'a', 1), [], "a's one slot is taken: a2 waits, though W has 2 free");
+    assert.deepEqual(s.submit('b1', 'b', 1), [dispatch('b1', 'W')]);
+    assert.deepEqual(s.submit('c1', 'c', 1), [dispatch('c1', 'W')]);
+    assert.deepEqual(s.submit('b2', 'b', 1), [], 'b and c share 2');
+    assert.deepEqual(s.complete('b1', 'W', 2), [dispatch('b2', 'W')], "a freed b slot goes to b's queue, not a's");
+    assert.deepEqual(s.complete('a1', 'W', 3), [dispatch('a2', 'W')]);
+  });
+
+  it('another worker with room takes what a full group cannot', () => {
+    const s = make();
+    grouped(s);
+    s.registerWorker(worker('V', ['a'], 1), 0);
+    const sent = targets([...s.submit('a1', 'a', 1), ...s.submit('a2', 'a', 1), ...s.submit('a3', 'a', 1)]);
+    assert.deepEqual(sent.map((t) => t.split('>')[1]).sort(), ['V', 'W'], 'one each: W has one slot for a');
+    assert.equal(s.requestState('a3'), 'queued');
+  });
+
+  it('an alias goes to the target whose group has room', () => {
+    const s = make({}, ['any=a|b']);
+    grouped(s);
+    assert.deepEqual(s.submit('a1', 'a', 1), [dispatch('a1', 'W')]);
+    assert.deepEqual(s.submit('x', 'any', 1), [{ type: 'dispatch', requestId: 'x', workerId: 'W', target: 'b' }]);
+  });
+
+  it('groups set while requests run count them; no groups again is one pool', () => {
+    const s = make();
+    s.registerWorker(worker('W', ['a', 'b'], 3), 0);
+    s.submit('a1', 'a', 1);
+    s.submit('a2', 'a', 1);
+    s.setSlotGroups('W', [{ models: ['a'], maxConcurrent: 1 }, { models: ['b'], maxConcurrent: 2 }], 2);
+    assert.deepEqual(s.submit('a3', 'a', 3), [], 'a is over its group already');
+    assert.deepEqual(s.submit('b1', 'b', 3), [dispatch('b1', 'W')]);
+    assert.deepEqual(s.setSlotGroups('W', [], 4), [], 'one pool of 3 again, all 3 taken');
+    assert.deepEqual(s.complete('b1', 'W', 5), [dispatch('a3', 'W')], 'a freed slot of the one pool serves a');
+  });
+
+  it("a '*' worker stays one pool", () => {
+    const s = make();
+    s.registerWorker(worker('W', ['*', 'a'], 2), 0);
+    s.setSlotGroups('W', [{ models: ['a'], maxConcurrent: 1 }], 0);
+    assert.deepEqual(targets([...s.submit('a1', 'a', 1), ...s.submit('a2', 'a', 1)]), ['a1>W', 'a2>W']);
+  });
+});
+
 describe('requestFailed', () => {
   it('retryable: requeued elsewhere at once, and the refusing worker is skipped until it reports free load', () => {
     const s = make();
@@ -1004,6 +1059,12 @@ function randomRun(seed: number, steps: number, routingMode: RoutingConfig['mode
   const submitted: string[] = [];
   const pending = new Set<string>(); // submitted and not yet gone from the scheduler
   const dispatchCount = new Map<string, number>();
+  /** Busy refusals per request: they spend no requeue, so they allow a dispatch more each. */
+  const refusals = new Map<string, number>();
+  /** Slot groups the harness gave each worker: model → [group id, its slots]. */
+  const groupsOf = new Map<string, Map<string, [number, number]>>();
+  /** request → the model its worker runs it as. */
+  const servedAsOf = new Map<string, string>();
   const asked = new Map<string, string>(); // request → the model or alias it named
   let now = 0;
   let nextReq = 0;
@@ -1036,14 +1097,21 @@ function randomRun(seed: number, steps: number, routingMode: RoutingConfig['mode
           if (alias) assert.ok(alias.targets.includes(c.target!), `${c.target} is not a target of ${name} ${ctx()}`);
           const servedAs = c.target ?? name;
           assert.ok(spec.models.includes(servedAs) || spec.models.includes('*'), `${c.requestId} (${servedAs}) sent to ${c.workerId} serving ${spec.models.join(',')} ${ctx()}`);
-          if (alias && !spec.models.includes('*')) assert.equal(c.target, alias.targets.find((t) => spec.models.includes(t)), `the first target the worker serves ${ctx()}`);
+          if (alias && !spec.models.includes('*') && !groupsOf.has(c.workerId)) assert.equal(c.target, alias.targets.find((t) => spec.models.includes(t)), `the first target the worker serves ${ctx()}`);
           slot.set(c.requestId, c.workerId);
+          servedAsOf.set(c.requestId, servedAs);
           // A cancel-ack grace expiry in the same tick frees its slot silently before this dispatch.
           for (const [r, w] of slot) if (w === c.workerId && outcome.has(r) && raw.requestState(r) === undefined) slot.delete(r);
           const load = [...slot.values()].filter((w) => w === c.workerId).length;
           assert.ok(load <= spec.maxConcurrent, `${c.workerId} over capacity ${ctx()}`);
+          // Within its slot group too (backend-slots), as far as the request's model has one.
+          const group = groupsOf.get(c.workerId)?.get(servedAs);
+          if (group) {
+            const inGroup = [...slot].filter(([r, w]) => w === c.workerId && groupsOf.get(w)?.get(servedAsOf.get(r)!)?.[0] === group[0]).length;
+            assert.ok(inGroup <= group[1], `${c.workerId} over its slot group for ${servedAs} (${inGroup} > ${group[1]}) ${ctx()} ${JSON.stringify([...slot].filter(([, w]) => w === c.workerId).map(([r]) => [r, servedAsOf.get(r), raw.requestState(r), outcome.get(r)]))}`);
+          }
           dispatchCount.set(c.requestId, (dispatchCount.get(c.requestId) ?? 0) + 1);
-          assert.ok(dispatchCount.get(c.requestId)! <= 4, `${c.requestId} dispatched more than 1 + maxRequeues times ${ctx()}`);
+          assert.ok(dispatchCount.get(c.requestId)! <= 4 + (refusals.get(c.requestId) ?? 0), `${c.requestId} dispatched more than 1 + maxRequeues times (refusals aside) ${ctx()}`);
           break;
         }
         case 'fail':
@@ -1103,6 +1171,19 @@ function randomRun(seed: number, steps: number, routingMode: RoutingConfig['mode
     specs.set(id, spec);
     seenProb.set(id, rnd() < 0.25 ? 0.02 : 0.9);
     apply(s.registerWorker(spec, now));
+    // Some workers have several backends: their models split into slot groups of 1-2 slots.
+    if (!models.includes('*') && models.length > 1 && rnd() < 0.4) {
+      const groups = new Map<string, [number, number]>();
+      const specsOut: { models: string[]; maxConcurrent: number }[] = [];
+      models.forEach((m, i) => {
+        const gi = i % 2;
+        if (!specsOut[gi]) specsOut[gi] = { models: [], maxConcurrent: 1 + Math.floor(rnd() * 2) };
+        specsOut[gi]!.models.push(m);
+        groups.set(m, [gi, specsOut[gi]!.maxConcurrent]);
+      });
+      groupsOf.set(id, groups);
+      apply(s.setSlotGroups(id, specsOut, now));
+    }
   };
   register();
   register();
@@ -1172,7 +1253,11 @@ function randomRun(seed: number, steps: number, routingMode: RoutingConfig['mode
         const w = slot.get(r)!;
         slot.delete(r);
         const y = rnd();
-        if (y < 0.5) apply(s.requestFailed(r, w, rnd() < 0.7, 'backend says no', now));
+        if (y < 0.5) {
+          const retry = rnd() < 0.7;
+          if (retry && !started.has(r)) refusals.set(r, (refusals.get(r) ?? 0) + 1);
+          apply(s.requestFailed(r, w, retry, 'backend says no', now));
+        }
         else if (y < 0.75) apply(s.backendUnavailable(r, w, 'the backend is unreachable (ECONNREFUSED)', now));
         else {
           // A relay-side failure answered as a status: counts against the worker's breaker.
@@ -1191,7 +1276,12 @@ function randomRun(seed: number, steps: number, routingMode: RoutingConfig['mode
       if (w) {
         const models = rnd() < 0.2 ? ['*'] : MODELS.filter(() => rnd() < 0.5);
         specs.get(w)!.models = models;
+        // A `*` worker is one pool from its update on; any other keeps its groups until it sends
+        // new ones, which a worker with several backends does with every change of models: here,
+        // none any more (one pool), as the harness can't tell which backend kept which model.
+        if (models.includes('*')) groupsOf.delete(w);
         apply(s.updateModels(w, models, now));
+        if (groupsOf.delete(w)) apply(s.setSlotGroups(w, [], now));
       }
     } else if (x < 0.98) {
       const w = anyWorker();
