@@ -268,6 +268,13 @@ async function main() {
   } else {
     log(`up to date (${key})`);
   }
+  // dist/bin/ already holds this build: leave it alone. Tests run in parallel ask for it at once, and
+  // one may be running the binary (or building an image from it) while another asks.
+  const stamp = join(OUT, '.inputs');
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === key && [BINARY, ADDON_FILE, ...LINKS].every((f) => existsSync(join(OUT, f)))) {
+    log(`${relative(ROOT, OUT)} holds this build already`);
+    return;
+  }
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(OUT, { recursive: true });
   for (const f of [BINARY, ADDON_FILE]) {
@@ -275,6 +282,7 @@ async function main() {
     chmodSync(join(OUT, f), 0o755);
   }
   for (const link of LINKS) symlinkSync(BINARY, join(OUT, link));
+  writeFileSync(stamp, key);
   log(`${relative(ROOT, OUT)}: ${BINARY} with the links ${LINKS.join(', ')}, and ${ADDON_FILE} (Node ${node.version}, ${process.platform}-${process.arch})`);
 }
 
