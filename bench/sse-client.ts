@@ -102,3 +102,20 @@ export async function streamRound(pool: Pool, load: StreamLoad): Promise<StreamR
   out.eventRate = counts.events / (load.measureMs / 1000);
   return out;
 }
+
+/** The JSON `data:` events of an OpenAI-style SSE body, each with the time its chunk arrived; an
+ * error event throws. (The llama-server workloads read usage and timings from them.) */
+export async function* chatEvents<E>(body: AsyncIterable<unknown>): AsyncGenerator<{ ev: E; at: number }> {
+  let rest = '';
+  for await (const buf of body) {
+    const at = performance.now();
+    const lines = (rest + (buf as Buffer).toString('utf8')).split('\n');
+    rest = lines.pop()!;
+    for (const line of lines) {
+      if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
+      const ev = JSON.parse(line.slice(6)) as E & { error?: unknown };
+      if (ev.error !== undefined) throw new Error(`error event: ${JSON.stringify(ev.error).slice(0, 160)}`);
+      yield { ev, at };
+    }
+  }
+}

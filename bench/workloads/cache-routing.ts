@@ -11,6 +11,7 @@ import { Pool } from 'undici';
 import { ensureLlama, startLlama, type LlamaServer } from '../../src/llama/llama-server.js';
 import { SECRET } from '../cluster.js';
 import { interleave } from '../interleave.js';
+import { chatEvents } from '../sse-client.js';
 import { freePort, spawnCli, waitHttp, type Child } from '../procs.js';
 import { median, round, summarize } from '../stats.js';
 import { ratioRow, type Row, type Workload } from '../workload.js';
@@ -65,27 +66,16 @@ async function turn(pool: Pool, messages: unknown[], n: number): Promise<Turn & 
   let reply = '';
   let promptTokens = -1;
   let cachedTokens = 0;
-  let rest = '';
-  for await (const buf of res.body) {
-    const lines = (rest + (buf as Buffer).toString('utf8')).split('\n');
-    rest = lines.pop()!;
-    for (const line of lines) {
-      if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
-      const ev = JSON.parse(line.slice(6)) as {
-        choices?: { delta?: { content?: string | null } }[];
-        timings?: { cache_n?: number; prompt_n?: number };
-        error?: unknown;
-      };
-      if (ev.error !== undefined) throw new Error(`error event: ${JSON.stringify(ev.error).slice(0, 160)}`);
-      const content = ev.choices?.[0]?.delta?.content;
-      if (typeof content === 'string' && content.length > 0) {
-        if (first === 0) first = performance.now();
-        reply += content;
-      }
-      if (ev.timings?.prompt_n !== undefined) {
-        cachedTokens = ev.timings.cache_n ?? 0;
-        promptTokens = cachedTokens + ev.timings.prompt_n;
-      }
+  type Event = { choices?: { delta?: { content?: string | null } }[]; timings?: { cache_n?: number; prompt_n?: number } };
+  for await (const { ev } of chatEvents<Event>(res.body)) {
+    const content = ev.choices?.[0]?.delta?.content;
+    if (typeof content === 'string' && content.length > 0) {
+      if (first === 0) first = performance.now();
+      reply += content;
+    }
+    if (ev.timings?.prompt_n !== undefined) {
+      cachedTokens = ev.timings.cache_n ?? 0;
+      promptTokens = cachedTokens + ev.timings.prompt_n;
     }
   }
   if (first === 0 || promptTokens < 0) throw new Error('stream without content or timings');

@@ -11,6 +11,7 @@ import { ensureLlama, startLlama } from '../../src/llama/llama-server.js';
 import { SECRET } from '../cluster.js';
 import { cpuPerUnit, withCpu } from '../cpu.js';
 import { interleave } from '../interleave.js';
+import { chatEvents } from '../sse-client.js';
 import { freePort, spawnCli, waitHttp } from '../procs.js';
 import { median, pairedMedian, round, summarize, type Summary } from '../stats.js';
 import { addedRow, pairedRow, ratioRow, type BenchContext, type Row, type Workload } from '../workload.js';
@@ -58,27 +59,14 @@ async function oneStream(pool: Pool): Promise<StreamSample> {
   let last = 0;
   let usage = 0;
   let serverRate = NaN;
-  let rest = '';
-  for await (const buf of res.body) {
-    const t = performance.now();
-    const lines = (rest + (buf as Buffer).toString('utf8')).split('\n');
-    rest = lines.pop()!;
-    for (const line of lines) {
-      if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
-      const ev = JSON.parse(line.slice(6)) as {
-        choices?: { delta?: { content?: string | null } }[];
-        usage?: { completion_tokens?: number };
-        timings?: { predicted_per_second?: number };
-        error?: unknown;
-      };
-      if (ev.error !== undefined) throw new Error(`error event: ${JSON.stringify(ev.error).slice(0, 160)}`);
-      if (ev.usage?.completion_tokens !== undefined) usage = ev.usage.completion_tokens;
-      if (ev.timings?.predicted_per_second !== undefined) serverRate = ev.timings.predicted_per_second;
-      const content = ev.choices?.[0]?.delta?.content;
-      if (typeof content === 'string' && content.length > 0) {
-        if (first === 0) first = t;
-        last = t;
-      }
+  type Event = { choices?: { delta?: { content?: string | null } }[]; usage?: { completion_tokens?: number }; timings?: { predicted_per_second?: number } };
+  for await (const { ev, at } of chatEvents<Event>(res.body)) {
+    if (ev.usage?.completion_tokens !== undefined) usage = ev.usage.completion_tokens;
+    if (ev.timings?.predicted_per_second !== undefined) serverRate = ev.timings.predicted_per_second;
+    const content = ev.choices?.[0]?.delta?.content;
+    if (typeof content === 'string' && content.length > 0) {
+      if (first === 0) first = at;
+      last = at;
     }
   }
   if (first === 0 || usage < MAX_TOKENS || last <= first) throw new Error(`short stream: ${usage} completion tokens, first token ${first ? 'seen' : 'never seen'}`);

@@ -932,23 +932,17 @@ export class Scheduler {
     }
     const route = this.router.choose(r.hints, least, (id) => {
       const w = this.workers.get(id);
-      return w && w.open && w.id !== exclude && this.canRunNow(w, r) ? w : undefined;
+      return w && w.open && w.id !== exclude && this.servesRequest(w, r, true) ? w : undefined;
     });
     r.route = route.reason;
     r.matched = route.matched;
     return route.worker;
   }
 
-  private servesRequest(w: Worker, r: Req): boolean {
+  /** `w` serves the request; with `now`, also has a slot for it now in that model's slot group. */
+  private servesRequest(w: Worker, r: Req, now = false): boolean {
     if (this.wildcards.has(w)) return true;
-    for (const m of servedAs(r)) if (this.byModel.get(m)?.has(w)) return true;
-    return false;
-  }
-
-  /** `w` serves the request and has a slot for it now (in the model's slot group, if it has groups). */
-  private canRunNow(w: Worker, r: Req): boolean {
-    if (this.wildcards.has(w)) return true;
-    for (const m of servedAs(r)) if (this.byModel.get(m)?.has(w) && this.roomFor(w, m)) return true;
+    for (const m of servedAs(r)) if (this.byModel.get(m)?.has(w) && (!now || this.roomFor(w, m))) return true;
     return false;
   }
 
@@ -1038,7 +1032,7 @@ export class Scheduler {
     const head = q.peek(now)!.item;
     const level = q.peekLevel;
     if (head.preferred === undefined || head.preferred === w.id || level < 0 || head.passes >= MAX_PASSES) return undefined;
-    const accept = (c: Req): boolean => c.slot!.level <= level && !this.tenantBlocked(c.tenant) && this.canRunNow(w, c);
+    const accept = (c: Req): boolean => c.slot!.level <= level && !this.tenantBlocked(c.tenant) && this.servesRequest(w, c, true);
     const r = this.waiters.take(w.id, accept) ?? this.waiters.take(ANYWHERE, accept);
     if (!r) return undefined;
     head.passes++;

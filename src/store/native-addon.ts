@@ -10,8 +10,15 @@ declare const MODELRELAY_STANDALONE: object | undefined;
 
 export const SQLITE_ADDON_FILE = 'better_sqlite3.node';
 
+/** better-sqlite3's options for opening a database with the addon sqliteAddon() chose. */
+export function sqliteOptions(): { nativeBinding?: string } {
+  const addon = sqliteAddon();
+  // The typings allow only a path for nativeBinding; the library takes the loaded addon too.
+  return addon ? { nativeBinding: addon as unknown as string } : {};
+}
+
 /** The addon object to hand better-sqlite3 as `nativeBinding`, or undefined to let it find its own. */
-export function sqliteAddon(): object | undefined {
+function sqliteAddon(): object | undefined {
   // A checkout run on another Node than npm ci compiled for (the suite on Node 24) names its own.
   const named = process.env['MODELRELAY_SQLITE_ADDON'];
   if (typeof MODELRELAY_STANDALONE === 'undefined' && !named) return undefined;

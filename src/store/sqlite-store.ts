@@ -4,7 +4,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { sqliteAddon } from './native-addon.js';
+import { sqliteOptions } from './native-addon.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 import { type CredentialKind, type CredentialRecord, type KeyPolicy, type KeyUsage, type Store, type UsageDelta, StoreOpenError } from './store.js';
 
@@ -44,9 +44,7 @@ export class SqliteStore implements Store {
     let db: Database.Database | undefined;
     try {
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-      // The typings allow only a path for nativeBinding; the library takes the loaded addon too.
-      const addon = sqliteAddon();
-      db = new Database(this.location, addon ? { nativeBinding: addon as unknown as string } : {});
+      db = new Database(this.location, sqliteOptions());
       chmodSync(this.location, 0o600);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');

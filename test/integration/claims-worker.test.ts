@@ -2,11 +2,10 @@
 // the link survives), periodic --models-refresh, and the reconnect backoff (0.5 s doubling to 30 s,
 // with jitter, back to the start after a successful registration).
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { pino } from 'pino';
 import { DEFAULT_WORKER_CONFIG, WorkerAgent } from '../../src/worker/index.js';
-import { health, killAll, startMock, startServer, startWorker } from '../helpers/cluster.js';
+import { freePort, health, killAll, startMock, startServer, startWorker } from '../helpers/cluster.js';
 import { Arrivals, within } from '../helpers/bounded.js';
 import { chat, post } from './faults-util.js';
 import { startFakeRelay, startScriptedBackend, type FakeRelay, type ScriptedBackend } from './fakes.js';
@@ -28,15 +27,6 @@ async function scripted(models: string[]): Promise<ScriptedBackend> {
   const b = await startScriptedBackend(models);
   cleanup.push(() => b.close());
   return b;
-}
-
-/** A port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 test('--provider is sent to the server when connecting (default "local")', T, async () => {
@@ -97,7 +87,7 @@ test('--models-refresh re-reads the backend model list periodically and the serv
 test('reconnect backoff: the CLI starts at 0.5 s and doubles, with jitter (each delay between half and all of its step)', T, async () => {
   assert.equal(DEFAULT_WORKER_CONFIG.reconnectMinMs, 500);
   assert.equal(DEFAULT_WORKER_CONFIG.reconnectMaxMs, 30_000);
-  const port = await closedPort();
+  const port = await freePort(); // nothing listens there
   const worker = await startWorker({ server: `http://127.0.0.1:${port}`, backend: 'http://127.0.0.1:1', name: 'backoff-w', waitRegistered: false });
   await worker.waitFor(() => worker.count('reconnecting') >= 2, 'two reconnect attempts');
   const delays = worker.lines.filter((l) => l.msg === 'reconnecting').map((l) => Number(l['in_ms']));
@@ -108,7 +98,7 @@ test('reconnect backoff: the CLI starts at 0.5 s and doubles, with jitter (each 
 test('reconnect backoff: doubles up to its cap with jitter, and starts over after a registration', T, async () => {
   const lines = new Arrivals<Record<string, unknown>>('worker log');
   const log = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
-  const port = await closedPort();
+  const port = await freePort(); // nothing listens there
   const agent = new WorkerAgent(
     { ...DEFAULT_WORKER_CONFIG, proxyUrl: `http://127.0.0.1:${port}`, workerSecret: 'x', backends: [{ url: 'http://127.0.0.1:1', models: ['m'], modelMap: [], maxConcurrency: 1, egress: { proxy: undefined, reason: 'test' } }], reconnectMinMs: 20, reconnectMaxMs: 160 },
     log,

@@ -10,14 +10,13 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import OpenAI, { APIError } from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import WebSocket from 'ws';
-import { SECRET, health, killAll, startMock, startServer, startWorker, until, type MockProc, type Proc, type ServerProc } from '../helpers/cluster.js';
+import { SECRET, freePort, health, killAll, startMock, startServer, startWorker, until, type MockProc, type Proc, type ServerProc } from '../helpers/cluster.js';
 
 const execFileP = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -34,17 +33,8 @@ let downPort: number;
 let openai: OpenAI;
 let anthropic: Anthropic;
 
-/** A port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 before(async () => {
-  downPort = await closedPort();
+  downPort = await freePort(); // nothing listens there
   [server, small, mockA, mockB] = await Promise.all([
     startServer(),
     startServer(['--max-body-bytes', '1024']),

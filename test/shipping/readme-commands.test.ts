@@ -123,9 +123,10 @@ describe('the README, as written', { skip }, () => {
       .replaceAll('relay.example:8080', `127.0.0.1:${port}`)
       .replaceAll('http://127.0.0.1:8000', mock.url);
 
-  const sh = (line: string, env: Record<string, string> = {}): { status: number | null; out: string } => {
+  /** Runs a README line (plus `extra` arguments the test needs, such as curl's status output). */
+  const sh = (line: string, env: Record<string, string> = {}, extra = ''): { status: number | null; out: string } => {
     ran.add(line);
-    const r = spawnSync('bash', ['-c', swap(line)], { cwd: dir, encoding: 'utf8', env: { ...process.env, PATH: path, ...env }, timeout: 60_000 });
+    const r = spawnSync('bash', ['-c', swap(line) + extra], { cwd: dir, encoding: 'utf8', env: { ...process.env, PATH: path, ...env }, timeout: 60_000 });
     return { status: r.status, out: `${r.stdout}${r.stderr}` };
   };
   const daemon = (name: string, line: string, bin = path): Proc => {
@@ -176,8 +177,7 @@ describe('the README, as written', { skip }, () => {
   test('Connecting tools: curl, the openai and anthropic SDKs from their environment variables, and the Claude Code variables', async () => {
     const KEY = 'sk-readme-test';
     const curl = TOOLS.find((l) => l.startsWith('curl '))!;
-    const r = sh(`${curl} -sS -w '\\n%{http_code}'`, { KEY });
-    ran.add(curl);
+    const r = sh(curl, { KEY }, ` -sS -w '\\n%{http_code}'`);
     const [body, status] = [r.out.slice(0, r.out.lastIndexOf('\n')), r.out.slice(r.out.lastIndexOf('\n') + 1)];
     assert.equal(status, '200', r.out);
     const model = /"model":"([^"]+)"/.exec(curl)![1]!;

@@ -6,16 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import BetterSqlite from 'better-sqlite3';
-import { sqliteAddon } from '../../src/store/native-addon.js';
+import { sqliteOptions } from '../../src/store/native-addon.js';
 import { SqliteStore, STORE_FILE, StoreOpenError, UsageBatcher, defaultDataDir } from '../../src/store/index.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from '../../src/store/migrations.js';
 
 /** A raw database, with the addon the store itself would load (another Node's, under test:node24). */
 function Database(file: string): BetterSqlite.Database {
-  const addon = sqliteAddon();
-  return new BetterSqlite(file, addon ? { nativeBinding: addon as unknown as string } : {});
+  return new BetterSqlite(file, sqliteOptions());
 }
-
 
 const root = mkdtempSync(join(tmpdir(), 'mr-store-'));
 after(() => rmSync(root, { recursive: true, force: true }));
